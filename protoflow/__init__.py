@@ -1,0 +1,92 @@
+"""protoflow: prototype models as interchangeable backbones for exact inversion and MUSIC.
+
+The five-line path::
+
+    import protoflow
+    som = protoflow.create_model("som", rows=20, cols=20, seed=0).fit(Z)
+    A = som.activations(Z)                      # (n_samples, n_units) squared distances
+    Z_back = protoflow.Inverter(som.prototypes_).invert(A)   # exact, up to rounding
+"""
+
+from __future__ import annotations
+
+from protoflow.base import ControllerBase, EncoderBase, ParamsMixin, PrototypeModelBase
+from protoflow.errors import (
+    ConfigError,
+    DataNotFoundError,
+    DuplicatePluginError,
+    MetricNotApplicableError,
+    NotFittedError,
+    NotInvertibleError,
+    PersistenceError,
+    PluginError,
+    PluginLoadError,
+    ProtoflowError,
+    TopologyError,
+    UnknownPluginError,
+    ValidationError,
+)
+from protoflow.hookspecs import hookimpl
+from protoflow.inversion import Inverter, activations, bmu, invert
+from protoflow.io import load, read_metadata, save
+from protoflow.protocols import Controller, Encoder, PrototypeModel, Trajectory
+from protoflow.prototypes import PrototypeSet
+from protoflow.registry import (
+    available,
+    create_controller,
+    create_encoder,
+    create_model,
+    get_registry,
+    load_registry,
+    register,
+    unregister,
+)
+from protoflow.topology import Graph, Lattice, NoTopology, Topology
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "Controller",
+    "ControllerBase",
+    "DataNotFoundError",
+    "DuplicatePluginError",
+    "Encoder",
+    "EncoderBase",
+    "Graph",
+    "Inverter",
+    "Lattice",
+    "MetricNotApplicableError",
+    "NoTopology",
+    "NotFittedError",
+    "NotInvertibleError",
+    "ParamsMixin",
+    "PersistenceError",
+    "PluginError",
+    "PluginLoadError",
+    "ProtoflowError",
+    "PrototypeModel",
+    "PrototypeModelBase",
+    "PrototypeSet",
+    "Topology",
+    "TopologyError",
+    "Trajectory",
+    "UnknownPluginError",
+    "ValidationError",
+    "__version__",
+    "activations",
+    "available",
+    "bmu",
+    "create_controller",
+    "create_encoder",
+    "create_model",
+    "get_registry",
+    "hookimpl",
+    "invert",
+    "load",
+    "load_registry",
+    "read_metadata",
+    "register",
+    "save",
+    "unregister",
+]

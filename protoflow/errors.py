@@ -1,0 +1,99 @@
+"""The exception tree: every error protoflow raises on purpose derives from `ProtoflowError`.
+
+Each class also derives from the built-in exception a Python user would expect
+(`ValueError` for bad values, `LookupError` for unknown names, ...), so existing
+``except ValueError`` clauses keep working.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ProtoflowError(Exception):
+    """Base class of every error that protoflow raises deliberately."""
+
+
+class ValidationError(ProtoflowError, ValueError):
+    """Input data is unusable: NaN/inf, wrong shape or width, empty, wrong dtype."""
+
+
+class ConfigError(ProtoflowError, ValueError):
+    """A parameter or configuration value is invalid. The message names the parameter."""
+
+
+class NotFittedError(ProtoflowError, ValueError, AttributeError):
+    """A model or encoder was used before `fit`."""
+
+
+class NotInvertibleError(ProtoflowError, ValueError):
+    """Prototypes do not affinely span the space, so activations do not determine the point."""
+
+
+class TopologyError(ProtoflowError, ValueError):
+    """A topology was built wrongly, or a question was asked that it cannot answer."""
+
+
+class MetricNotApplicableError(ProtoflowError, ValueError):
+    """A metric does not apply to this model (e.g. topographic error without a topology)."""
+
+
+class PersistenceError(ProtoflowError, OSError):
+    """A saved file is missing, malformed, from a newer format, or needs an absent plugin."""
+
+
+class DataNotFoundError(ProtoflowError, FileNotFoundError):
+    """A dataset could not be found; the message says where protoflow looked."""
+
+
+class PluginError(ProtoflowError):
+    """Base class of plugin-system errors."""
+
+
+class UnknownPluginError(PluginError, LookupError):
+    """No plugin of this kind is registered under this name."""
+
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        available: Iterable[str],
+        install_hint: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.available = sorted(available)
+        close = difflib.get_close_matches(name, self.available, n=3, cutoff=0.5)
+        parts = [f"unknown {kind} {name!r}."]
+        if close:
+            parts.append(f"Did you mean {', '.join(repr(c) for c in close)}?")
+        if install_hint:
+            parts.append(install_hint)
+        listed = ", ".join(self.available) if self.available else "(none installed)"
+        parts.append(f"Installed {kind}s: {listed}.")
+        super().__init__(" ".join(parts))
+
+
+class DuplicatePluginError(PluginError, ValueError):
+    """Two plugins registered the same name for the same kind of component."""
+
+    def __init__(self, kind: str, name: str, first: str, second: str) -> None:
+        self.kind, self.name, self.first, self.second = kind, name, first, second
+        super().__init__(
+            f"{kind} {name!r} is registered twice: by {first} and by {second}. "
+            f"Uninstall one of them, or disable one with PROTOFLOW_DISABLE_PLUGINS."
+        )
+
+
+class PluginLoadError(PluginError, ImportError):
+    """A plugin failed to import or to register; recorded, other plugins still load."""
+
+    def __init__(self, plugin: str, distribution: str | None, error: BaseException) -> None:
+        self.plugin = plugin
+        self.distribution = distribution
+        self.error = error
+        origin = f" from distribution {distribution}" if distribution else ""
+        super().__init__(
+            f"plugin {plugin!r}{origin} failed to load: {type(error).__name__}: {error}"
+        )

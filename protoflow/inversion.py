@@ -1,0 +1,224 @@
+"""Activations (squared distances to prototypes) and their exact inversion.
+
+With ``a_j(z) = ||z - w_j||^2`` the differences ``a_j - a_k`` are linear in z, so z is recovered
+exactly from the activation vector whenever the prototypes affinely span R^D. We use the
+mean-anchored system ``B z = c`` with ``B = 2 (W - mean(W))`` and
+``c_j = (||w_j||^2 - mean ||w||^2) - (a_j - mean a)`` (spec: ``shared/spec/music.md`` §1).
+B depends only on the prototypes, so it is factorised once and a batch inverts as one
+matrix product: ``Z = (||w||^2 - A) @ K.T`` with K of shape (n_features, n_units).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from protoflow.errors import NotInvertibleError, ValidationError
+from protoflow.validation import check_array
+
+#: rows per block when computing activations, so that a block of the (n_samples, n_units)
+#: matrix stays small (about 8 MB in float64 for 1,024 units).
+DEFAULT_BLOCK_ROWS = 1024
+
+
+def activations(Z: Any, W: Any, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Squared Euclidean distances between points and prototypes.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, n_features)
+    W : array-like of shape (n_units, n_features)
+    out : optional preallocated (n_samples, n_units) array
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_units); never negative.
+    """
+    W = check_array(W, name="prototypes", allow_float32=True)
+    Z = check_array(Z, name="Z", n_features=W.shape[1], allow_float32=True)
+    dtype = np.result_type(Z.dtype, W.dtype)
+    if out is None:
+        out = np.empty((Z.shape[0], W.shape[0]), dtype=dtype)
+    w2 = np.einsum("ij,ij->i", W, W)
+    for start in range(0, Z.shape[0], DEFAULT_BLOCK_ROWS):
+        block = Z[start : start + DEFAULT_BLOCK_ROWS]
+        o = out[start : start + len(block)]
+        np.matmul(block, W.T, out=o)
+        o *= -2.0
+        o += w2
+        o += np.einsum("ij,ij->i", block, block)[:, None]
+        np.maximum(o, 0.0, out=o)  # rounding can make tiny distances negative
+    return out
+
+
+def bmu(Z: Any, W: Any) -> np.ndarray:
+    """Index of the nearest prototype for each point, shape (n_samples,), blockwise."""
+    W = check_array(W, name="prototypes", allow_float32=True)
+    Z = check_array(Z, name="Z", n_features=W.shape[1], allow_float32=True)
+    out = np.empty(Z.shape[0], dtype=np.int64)
+    w2 = np.einsum("ij,ij->i", W, W)
+    for start in range(0, Z.shape[0], DEFAULT_BLOCK_ROWS):
+        block = Z[start : start + DEFAULT_BLOCK_ROWS]
+        # ||z||^2 is constant per row, so it does not change the argmin.
+        out[start : start + len(block)] = np.argmin(w2 - 2.0 * block @ W.T, axis=1)
+    return out
+
+
+class Inverter:
+    """Recovers latent points from their activations; factorised once per prototype set.
+
+    Parameters
+    ----------
+    W : array-like of shape (n_units, n_features)
+        The prototypes.
+    noise_cov : array-like of shape (n_units, n_units), optional
+        Covariance of the noise on the activations. The differenced system is then solved by
+        weighted (generalised) least squares. ``noise_cov = I`` gives the ordinary answer.
+    allow_underdetermined : bool, default False
+        When the prototypes do not affinely span the space, return the minimum-norm solution
+        instead of raising `NotInvertibleError`.
+    rcond : float, optional
+        Relative cut-off for singular values (default ``max(n_units, n_features) * eps``).
+
+    Attributes
+    ----------
+    rank : rank of the centred system B
+    sigma_min, sigma_max : extreme singular values of B (noise amplification is 1/sigma_min)
+    condition : sigma_max / sigma_min (inf when rank-deficient)
+    singular_values : ndarray of shape (min(n_units, n_features),)
+    """
+
+    def __init__(
+        self,
+        W: Any,
+        *,
+        noise_cov: Any = None,
+        allow_underdetermined: bool = False,
+        rcond: float | None = None,
+    ) -> None:
+        W = check_array(W, name="prototypes", min_samples=1)
+        self.prototypes = W
+        n_units, n_features = W.shape
+        self.n_units, self.n_features = n_units, n_features
+        self._norms = np.einsum("ij,ij->i", W, W)
+        B = 2.0 * (W - W.mean(axis=0))
+        U, s, Vt = np.linalg.svd(B, full_matrices=False)
+        self.singular_values = s
+        eps = np.finfo(np.float64).eps
+        cutoff = (rcond if rcond is not None else max(n_units, n_features) * eps) * (
+            s[0] if s.size else 0.0
+        )
+        self.rank = int(np.sum(s > cutoff))
+        self.sigma_max = float(s[0]) if s.size else 0.0
+        full = self.rank == n_features
+        self.sigma_min = float(s[n_features - 1]) if full else 0.0
+        self.condition = self.sigma_max / self.sigma_min if full else float("inf")
+        if not full and not allow_underdetermined:
+            raise NotInvertibleError(
+                f"the {n_units} prototypes do not affinely span the {n_features}-dimensional "
+                f"space: the centred system has rank {self.rank} < {n_features} "
+                f"(sigma_min = {s[-1] if s.size else 0.0:.3g}), so activations do not determine "
+                f"the point. Reduce the dimension (e.g. PCA to at most {max(n_units - 1, 1)} "
+                f"components, and at most the rank {self.rank}), use more prototypes, or pass "
+                f"allow_underdetermined=True for the minimum-norm answer."
+            )
+        self.allow_underdetermined = allow_underdetermined
+        r = self.rank
+        if noise_cov is None:
+            # pinv(B) = V_r diag(1/s_r) U_r^T; z = pinv(B) @ (||w||^2 - a), since the columns
+            # of U lie in the centred subspace the mean terms drop out.
+            self._K = (Vt[:r].T / s[:r]) @ U[:, :r].T
+        else:
+            self._K = self._weighted_operator(W, noise_cov, Vt[:r], full)
+        self.weighted = noise_cov is not None
+
+    def _weighted_operator(
+        self, W: np.ndarray, noise_cov: Any, basis: np.ndarray, full: bool
+    ) -> np.ndarray:
+        n = self.n_units
+        S = check_array(noise_cov, name="noise_cov")
+        if S.shape != (n, n):
+            raise ValidationError(f"noise_cov must have shape ({n}, {n}), got {S.shape}")
+        if not np.allclose(S, S.T, rtol=1e-10, atol=1e-12 * np.abs(S).max()):
+            raise ValidationError("noise_cov must be symmetric")
+        # Differences against unit 0: rows e_j - e_0, j = 1..n-1. GLS is invariant to the
+        # anchor choice, so this equals any other anchoring.
+        L = np.hstack([-np.ones((n - 1, 1)), np.eye(n - 1)])
+        Sd = L @ S @ L.T
+        try:
+            C = np.linalg.cholesky(Sd)
+        except np.linalg.LinAlgError as exc:
+            raise ValidationError(
+                "noise_cov is not positive definite on activation differences; "
+                "pass a positive-definite covariance"
+            ) from exc
+        Bd = 2.0 * (W[1:] - W[0])
+        Bw = np.linalg.solve(C, Bd)
+        if not full:  # restrict to the spanned subspace for the minimum-norm answer
+            Bw = Bw @ basis.T
+        Q, R = np.linalg.qr(Bw)
+        M = np.linalg.solve(R, Q.T) @ np.linalg.inv(C)  # (B^T S^-1 B)^-1 B^T S^-1
+        if not full:
+            M = basis.T @ M
+        return M @ L
+
+    def invert(self, A: Any, *, n_nearest: int | None = None) -> np.ndarray:
+        """Points whose activations are A.
+
+        Parameters
+        ----------
+        A : array-like of shape (n_samples, n_units) (or (n_units,) for one point)
+            Squared distances to every prototype.
+        n_nearest : int, optional
+            Use only the n prototypes with the smallest activations of each sample (the paper's
+            error-versus-n experiment). For n <= n_features the system is underdetermined and
+            the minimum-norm answer is returned.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features) (or (n_features,) for one point)
+        """
+        single = np.ndim(A) == 1
+        A = check_array(np.atleast_2d(A) if single else A, name="activations",
+                        n_features=self.n_units)
+        if n_nearest is None:
+            Z = (self._norms - A) @ self._K.T
+        else:
+            Z = self._invert_nearest(A, n_nearest)
+        return Z[0] if single else Z
+
+    def _invert_nearest(self, A: np.ndarray, n: int) -> np.ndarray:
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= self.n_units:
+            raise ValidationError(f"n_nearest must be an integer in 1..{self.n_units}, got {n!r}")
+        W, norms = self.prototypes, self._norms
+        Z = np.empty((A.shape[0], self.n_features))
+        idx = np.argsort(A, axis=1, kind="stable")[:, :n]
+        for k in range(A.shape[0]):
+            sel = idx[k]
+            if n == 1:  # one activation says only the distance: best guess is the prototype
+                Z[k] = W[sel[0]]
+                continue
+            Ws, a, nw = W[sel], A[k, sel], norms[sel]
+            B = 2.0 * (Ws - Ws.mean(axis=0))
+            c = (nw - nw.mean()) - (a - a.mean())
+            Z[k] = np.linalg.lstsq(B, c, rcond=None)[0]
+        return Z
+
+    def diagnostics(self) -> dict[str, float]:
+        """rank, sigma_min, sigma_max and condition as a JSON-able dict."""
+        return {
+            "rank": self.rank,
+            "n_features": self.n_features,
+            "n_units": self.n_units,
+            "sigma_min": self.sigma_min,
+            "sigma_max": self.sigma_max,
+            "condition": self.condition,
+        }
+
+
+def invert(A: Any, W: Any, **kwargs: Any) -> np.ndarray:
+    """One-shot inversion: ``Inverter(W, **kwargs).invert(A)``. For repeated use keep the
+    `Inverter`; it factorises the prototypes once."""
+    n_nearest = kwargs.pop("n_nearest", None)
+    return Inverter(W, **kwargs).invert(A, n_nearest=n_nearest)

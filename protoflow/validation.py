@@ -1,0 +1,156 @@
+"""Shared input and parameter validation, used by the core and by every plugin.
+
+Errors say what was wrong, the value received, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from protoflow.errors import ConfigError, NotFittedError, ValidationError
+
+_FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def check_array(
+    X: Any,
+    *,
+    name: str = "X",
+    ndim: int = 2,
+    n_features: int | None = None,
+    min_samples: int = 1,
+    dtype: Any = np.float64,
+    allow_float32: bool = False,
+    copy: bool = False,
+) -> np.ndarray:
+    """Return `X` as a finite floating-point array of the right shape, or raise `ValidationError`.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features) (or (n_features,) when ``ndim=1``)
+    name : what to call the array in messages.
+    ndim : 1 or 2.
+    n_features : expected width, when known.
+    min_samples : the least number of rows.
+    dtype : dtype to convert to (float64 by default).
+    allow_float32 : keep float32 input as float32 instead of converting it.
+    copy : force a copy.
+    """
+    if X is None:
+        raise ValidationError(f"{name} is None; pass an array of shape (n_samples, n_features).")
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise ValidationError(f"{name} could not be converted to an array: {exc}") from exc
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise ValidationError(
+            f"{name} must hold numbers, got dtype {arr.dtype}. Convert it to floats first."
+        )
+    if np.iscomplexobj(arr):
+        raise ValidationError(f"{name} is complex; protoflow works with real numbers only.")
+    target = arr.dtype if (allow_float32 and arr.dtype == np.float32) else dtype
+    arr = np.array(arr, dtype=target, copy=True) if copy else np.asarray(arr, dtype=target)
+    if arr.ndim != ndim:
+        shape_hint = "(n_samples, n_features)" if ndim == 2 else "(n_features,)"
+        extra = ""
+        if ndim == 2 and arr.ndim == 1:
+            extra = " Reshape a single sample with x.reshape(1, -1), one feature with x.reshape(-1, 1)."
+        raise ValidationError(
+            f"{name} must be {ndim}-dimensional {shape_hint}, got shape {arr.shape}.{extra}"
+        )
+    if arr.shape[0] < min_samples:
+        raise ValidationError(
+            f"{name} has {arr.shape[0]} sample(s), at least {min_samples} needed."
+        )
+    if ndim == 2 and arr.shape[1] == 0:
+        raise ValidationError(f"{name} has 0 features; each sample needs at least one.")
+    if n_features is not None and arr.shape[-1] != n_features:
+        raise ValidationError(
+            f"{name} has {arr.shape[-1]} features, but {n_features} were expected "
+            f"(the width the model was fitted on)."
+        )
+    if not np.isfinite(arr).all():
+        kind = "NaN" if np.isnan(arr).any() else "infinity"
+        raise ValidationError(
+            f"{name} contains {kind}. Remove or impute non-finite values before calling protoflow."
+        )
+    return arr
+
+
+def is_fitted(obj: Any, attributes: Sequence[str] | None = None) -> bool:
+    """True when `obj` has been fitted (has the given attributes, or any public one ending in `_`)."""
+    if hasattr(obj, "__protoflow_is_fitted__"):
+        return bool(obj.__protoflow_is_fitted__())
+    if attributes is not None:
+        return all(getattr(obj, a, None) is not None for a in attributes)
+    return any(
+        k.endswith("_") and not k.startswith("_") and v is not None for k, v in vars(obj).items()
+    )
+
+
+def check_is_fitted(obj: Any, attributes: Sequence[str] | None = None) -> None:
+    """Raise `NotFittedError` naming the class when `obj` has not been fitted."""
+    if not is_fitted(obj, attributes):
+        raise NotFittedError(
+            f"this {type(obj).__name__} is not fitted yet; call fit(...) before using it."
+        )
+
+
+def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Validate an integer parameter."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"parameter {name!r} must be an integer, got {value!r}.")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"parameter {name!r} must be >= {minimum}, got {value}.")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"parameter {name!r} must be <= {maximum}, got {value}.")
+    return value
+
+
+def check_float(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    strict_min: bool = False,
+    strict_max: bool = False,
+) -> float:
+    """Validate a real-valued parameter (finite, within the given bounds)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"parameter {name!r} must be a number, got {value!r}.")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ConfigError(f"parameter {name!r} must be finite, got {value}.")
+    if minimum is not None and (value <= minimum if strict_min else value < minimum):
+        op = ">" if strict_min else ">="
+        raise ConfigError(f"parameter {name!r} must be {op} {minimum}, got {value}.")
+    if maximum is not None and (value >= maximum if strict_max else value > maximum):
+        op = "<" if strict_max else "<="
+        raise ConfigError(f"parameter {name!r} must be {op} {maximum}, got {value}.")
+    return value
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
+    """Validate that `value` is one of `choices`."""
+    choices = list(choices)
+    if value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise ConfigError(f"parameter {name!r} must be one of {listed}; got {value!r}.")
+    return value
+
+
+def check_seed(seed: Any) -> np.random.Generator:
+    """Turn a seed (None, int, or Generator) into a NumPy Generator."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0):
+        return np.random.default_rng(seed)
+    raise ConfigError(f"parameter 'seed' must be a non-negative integer or None, got {seed!r}.")
