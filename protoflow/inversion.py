@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from protoflow.errors import NotInvertibleError, ValidationError
-from protoflow.validation import check_array
+from protoflow.validation import check_array, check_finite
 
 #: rows per block when computing activations, so that a block of the (n_samples, n_units)
 #: matrix stays small (about 8 MB in float64 for 1,024 units).
@@ -132,6 +132,7 @@ class Inverter:
         else:
             self._K = self._weighted_operator(W, noise_cov, Vt[:r], full)
         self.weighted = noise_cov is not None
+        self._offset = self._K @ self._norms
 
     def _weighted_operator(
         self, W: np.ndarray, noise_cov: Any, basis: np.ndarray, full: bool
@@ -181,9 +182,13 @@ class Inverter:
         """
         single = np.ndim(A) == 1
         A = check_array(np.atleast_2d(A) if single else A, name="activations",
-                        n_features=self.n_units)
+                        n_features=self.n_units, ensure_finite=n_nearest is not None)
         if n_nearest is None:
-            Z = (self._norms - A) @ self._K.T
+            # Z = (||w||^2 - A) K^T, with the constant part precomputed: one matrix product.
+            Z = self._offset - A @ self._K.T
+            if not np.isfinite(Z).all():  # NaN/inf in A propagate; checking Z is cheaper
+                check_finite(A, "activations")
+                raise ValidationError("activations are too large: the inversion overflowed")
         else:
             Z = self._invert_nearest(A, n_nearest)
         return Z[0] if single else Z

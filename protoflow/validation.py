@@ -26,6 +26,7 @@ def check_array(
     dtype: Any = np.float64,
     allow_float32: bool = False,
     copy: bool = False,
+    ensure_finite: bool = True,
 ) -> np.ndarray:
     """Return `X` as a finite floating-point array of the right shape, or raise `ValidationError`.
 
@@ -39,6 +40,8 @@ def check_array(
     dtype : dtype to convert to (float64 by default).
     allow_float32 : keep float32 input as float32 instead of converting it.
     copy : force a copy.
+    ensure_finite : check for NaN/inf (callers that can detect them more cheaply on a smaller
+        result may skip it here and call `check_finite` themselves).
     """
     if X is None:
         raise ValidationError(f"{name} is None; pass an array of shape (n_samples, n_features).")
@@ -75,12 +78,18 @@ def check_array(
             f"{name} has {arr.shape[-1]} features, but {n_features} were expected "
             f"(the width the model was fitted on)."
         )
+    if ensure_finite:
+        check_finite(arr, name)
+    return arr
+
+
+def check_finite(arr: np.ndarray, name: str = "X") -> None:
+    """Raise `ValidationError` if `arr` holds NaN or infinity."""
     if not np.isfinite(arr).all():
         kind = "NaN" if np.isnan(arr).any() else "infinity"
         raise ValidationError(
             f"{name} contains {kind}. Remove or impute non-finite values before calling protoflow."
         )
-    return arr
 
 
 def is_fitted(obj: Any, attributes: Sequence[str] | None = None) -> bool:

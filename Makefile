@@ -1,0 +1,33 @@
+# Two commands do everything on a fresh machine (Python >= 3.11 on PATH as python3):
+#   make demo   - create .venv, install the core and every plugin (editable), run the main job
+#   make test   - the same install, then the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PLUGINS := $(sort $(wildcard plugins/protoflow-*))
+STAMP := $(VENV)/.installed
+OUT ?= runs/digits
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch is pinned: an unpinned torch pulls a multi-GB CUDA build. Only the autoencoder
+	# and DESOM plugins import it.
+	$(BIN)/python -m pip install -q "torch==2.13.0" -e ".[test,report,data]" $(addprefix -e ,$(PLUGINS))
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/protoflow run examples/digits_music.toml --out $(OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

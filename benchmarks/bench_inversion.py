@@ -1,0 +1,52 @@
+"""Inversion cost: a batch of activation vectors against one bare matrix product.
+
+    .venv/bin/python benchmarks/bench_inversion.py [--repeats 20]
+
+Prints a markdown table: factorisation time, batch inversion time, the floor (one
+(n, n_units) @ (n_units, D) product), their ratio, and the max relative error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+
+from protoflow import Inverter, activations
+
+
+def _best(fn, repeats: int) -> float:
+    best = np.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeats", type=int, default=20)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, numpy {np.__version__}")
+    print("| n_points | n_units | D | factorise (ms) | invert batch (ms) | floor matmul (ms) | ratio | max rel. error |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for n, K, D in [(10_000, 400, 50), (10_000, 1024, 64), (100_000, 400, 50)]:
+        W = rng.normal(size=(K, D))
+        Z = rng.normal(size=(n, D))
+        A = activations(Z, W)
+        t_fact = _best(lambda W=W: Inverter(W), max(3, args.repeats // 4))
+        inv = Inverter(W)
+        K_op = np.ascontiguousarray(inv._K.T)
+        t_inv = _best(lambda: inv.invert(A), args.repeats)
+        t_floor = _best(lambda: A @ K_op, args.repeats)
+        err = np.abs(inv.invert(A) - Z).max() / np.abs(Z).max()
+        print(f"| {n:,} | {K} | {D} | {1e3 * t_fact:.1f} | {1e3 * t_inv:.1f} | {1e3 * t_floor:.1f} "
+              f"| {t_inv / t_floor:.2f} | {err:.1e} |")
+
+
+if __name__ == "__main__":
+    main()
