@@ -1,12 +1,38 @@
-"""The ``protoflow`` command."""
+"""The ``protoflow`` command.
+
+::
+
+    protoflow run CONFIG [--out DIR] [--set table.key=value ...] [--quiet]
+    protoflow config validate CONFIG [--set ...]
+    protoflow plugins [--json]
+    protoflow inspect FILE [--json]
+    protoflow invert MODEL (--activations FILE | --points FILE) [--n-nearest N] [--out FILE]
+    protoflow explore MODEL (--start FILE | --start-unit U) --target UNIT[,UNIT...]
+                      [--controller music] [--steps 50] [--set key=value ...] [--out FILE]
+
+Exit codes: 0 success, 1 the run failed, 2 usage or configuration error, 3 plugin problem
+(unknown, missing or broken). Errors are printed as one clean line (one per configuration
+problem); ``--debug`` shows the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import traceback
+from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from protoflow.errors import ConfigError, PluginError, ProtoflowError, ValidationError
 from protoflow.registry import get_registry
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PLUGIN = 0, 1, 2, 3
+
+
+# -- plugins ---------------------------------------------------------------------------------------
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
@@ -18,24 +44,275 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
             for f in reg.failures
         ]
         print(json.dumps(out, indent=2))
-        return 0
+        return EXIT_OK
     for kind, items in reg.available().items():
         print(f"{kind}s:")
         for it in items:
             print(f"  {it['name']:<16} {it['distribution'] or '-'} {it['version'] or ''}  {it['summary']}")
     for f in reg.failures:
         print(f"FAILED: {f}", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="protoflow", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+# -- run / config ------------------------------------------------------------------------------------
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from protoflow.pipeline import run
+
+    result = run(args.config, out=args.out, overrides=args.set, quiet=args.quiet)
+    if not args.quiet:
+        for label, entry in result.metrics["backbones"].items():
+            inv = entry["inversion"]
+            line = (f"{label}: inversion max relative error {inv['max_relative_error']:.3g}, "
+                    f"sigma_min {inv['sigma_min']:.3g}")
+            for ctrl, s in (entry.get("trajectories") or {}).get("summary", {}).items():
+                if s.get("confidence_min") is not None:
+                    line += f"; {ctrl} min confidence {s['confidence_min']:.3f}"
+            print(line)
+        print(f"wrote {result.out}")
+    return EXIT_OK
+
+
+def _cmd_config_validate(args: argparse.Namespace) -> int:
+    from protoflow.config import load_config
+
+    cfg = load_config(args.config, args.set)
+    extra = f", {len(cfg.compare)} comparison(s)" if cfg.compare else ""
+    print(f"{args.config}: ok (data {cfg.data.name}, model {cfg.model.name}"
+          f"{', controller ' + cfg.controller.name if cfg.controller else ''}{extra})")
+    return EXIT_OK
+
+
+# -- saved models --------------------------------------------------------------------------------------
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from protoflow.io import read_metadata
+
+    meta = read_metadata(args.file)
+    with np.load(args.file, allow_pickle=False) as npz:
+        shapes = {k: list(npz[k].shape) for k in npz.files if k != "__protoflow__"}
+    if args.json:
+        print(json.dumps({**meta, "arrays": shapes}, indent=2))
+        return EXIT_OK
+    origin = meta.get("distribution") or f"plugin {meta.get('plugin')}"
+    print(f"{args.file}: {meta['kind']} {meta['name']!r} ({meta.get('class')}, from {origin} "
+          f"{meta.get('distribution_version') or ''})".replace(" )", ")"))
+    print(f"  format version {meta.get('format_version')}")
+    params = {k: v for k, v in meta.get("params", {}).items() if not isinstance(v, dict)}
+    print("  parameters: " + (", ".join(f"{k}={v!r}" for k, v in params.items()) or "none"))
+    state = meta.get("state", {})
+    topo = next((v["__topology__"] for v in state.values() if isinstance(v, dict) and "__topology__" in v), None)
+    if topo:
+        print("  topology: " + ", ".join(f"{k}={v}" for k, v in topo.items() if k != "edges"))
+    for name, shape in shapes.items():
+        print(f"  array {name}: shape {tuple(shape)}")
+    return EXIT_OK
+
+
+def _read_array(path: str, what: str) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise ValidationError(f"{what}: no file {p}")
+    if p.suffix == ".npy":
+        return np.load(p, allow_pickle=False)
+    if p.suffix == ".csv":
+        return np.loadtxt(p, delimiter=",", ndmin=2)
+    raise ValidationError(f"{what}: {p} must be a .npy or .csv file")
+
+
+def _write_array(path: str | None, arr: np.ndarray) -> None:
+    if path is None:
+        np.savetxt(sys.stdout, np.atleast_2d(arr), delimiter=",", fmt="%.17g")
+        return
+    from protoflow.io import atomic_write_bytes, atomic_write_text
+
+    if path.endswith(".csv"):
+        import io
+
+        buf = io.StringIO()
+        np.savetxt(buf, np.atleast_2d(arr), delimiter=",", fmt="%.17g")
+        atomic_write_text(path, buf.getvalue())
+    else:
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, arr)
+        atomic_write_bytes(path if path.endswith(".npy") else path + ".npy", buf.getvalue())
+
+
+def _load_model(path: str) -> Any:
+    from protoflow.io import load
+
+    model = load(path)
+    if not hasattr(model, "prototypes_"):
+        raise ValidationError(f"{path} holds a {type(model).__name__}, not a fitted prototype model")
+    return model
+
+
+def _cmd_invert(args: argparse.Namespace) -> int:
+    model = _load_model(args.model)
+    inverter = model.inverter(allow_underdetermined=args.allow_underdetermined)
+    if args.points is not None:
+        Z = np.atleast_2d(_read_array(args.points, "--points"))
+        Z_hat = inverter.invert(model.activations(Z), n_nearest=args.n_nearest)
+        err = np.linalg.norm(Z_hat - Z, axis=1) / np.maximum(np.linalg.norm(Z, axis=1), 1e-300)
+        print(f"{len(Z)} point(s): max relative error {err.max():.3g}, sigma_min "
+              f"{inverter.sigma_min:.3g}", file=sys.stderr)
+    else:
+        Z_hat = inverter.invert(_read_array(args.activations, "--activations"), n_nearest=args.n_nearest)
+    _write_array(args.out, Z_hat)
+    return EXIT_OK
+
+
+def _parse_units(text: str) -> Any:
+    try:
+        units = [int(u) for u in text.split(",") if u.strip()]
+    except ValueError:
+        raise ConfigError(f"--target must be a unit index or a comma-separated list, got {text!r}") from None
+    if not units:
+        raise ConfigError("--target is empty")
+    return units[0] if len(units) == 1 and "," not in text else units
+
+
+def _cmd_explore(args: argparse.Namespace) -> int:
+    from protoflow.config import parse_override
+
+    model = _load_model(args.model)
+    W = np.asarray(model.prototypes_)
+    if args.start is not None:
+        z0 = _read_array(args.start, "--start")
+        z0 = z0[0] if z0.ndim == 2 and z0.shape[0] == 1 else z0
+    else:
+        if not 0 <= args.start_unit < W.shape[0]:
+            raise ConfigError(f"--start-unit must be in 0..{W.shape[0] - 1}, got {args.start_unit}")
+        z0 = W[args.start_unit]
+    target = _parse_units(args.target)
+    params: dict[str, Any] = {}
+    for text in args.set:
+        path, value = parse_override(f"controller.{text}")
+        params[path[-1]] = value
+    if args.seed is not None:
+        params.setdefault("seed", args.seed)
+    if isinstance(target, list) and args.controller == "music":
+        params.setdefault("mode", "cluster")
+    controller = get_registry().create("controller", args.controller, **params)
+    traj = controller.run(model, z0, target, args.steps)
+    P = np.asarray(traj.points)
+    first = P if P.ndim == 2 else P[0]
+    length = float(np.linalg.norm(np.diff(first, axis=0), axis=1).sum())
+    bmus = np.asarray(traj.bmus)
+    print(f"{args.controller}: {traj.n_steps} steps, path length {length:.4g}, BMU "
+          f"{int(bmus.reshape(-1, bmus.shape[-1])[0, 0])} -> {int(bmus.reshape(-1, bmus.shape[-1])[0, -1])}",
+          file=sys.stderr)
+    if args.out is not None and args.out.endswith(".npz"):
+        import io
+
+        from protoflow.io import atomic_write_bytes
+
+        buf = io.BytesIO()
+        np.savez(buf, points=P, bmus=bmus)
+        atomic_write_bytes(args.out, buf.getvalue())
+    else:
+        _write_array(args.out, P)
+    return EXIT_OK
+
+
+# -- parser and error handling --------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="protoflow", description="Prototype models, exact inversion and MUSIC trajectories.",
+        epilog="Exit codes: 0 ok, 1 run failed, 2 usage or config error, 3 plugin problem. "
+               "Add --debug anywhere for tracebacks.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run a TOML configuration and write its artifacts")
+    p.add_argument("config", help="the TOML file")
+    p.add_argument("--out", help="output folder (default: [run] out, else runs/<config name>)")
+    p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
+                   help="override a config value (parsed as TOML; repeatable)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("config", help="configuration tools")
+    csub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    v = csub.add_parser("validate", help="parse and check a configuration without running it")
+    v.add_argument("config")
+    v.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE")
+    v.set_defaults(func=_cmd_config_validate)
+
     p = sub.add_parser("plugins", help="list installed plugins and load failures")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_plugins)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+
+    p = sub.add_parser("inspect", help="show a saved model's metadata")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("invert", help="recover latent points from activations with a saved model")
+    p.add_argument("model", help="a saved model (.npz)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--activations", help=".npy/.csv of shape (n, n_units): squared distances")
+    src.add_argument("--points", help=".npy/.csv of shape (n, n_features): round-trip check")
+    p.add_argument("--n-nearest", type=int, default=None, help="use only the n nearest prototypes")
+    p.add_argument("--allow-underdetermined", action="store_true",
+                   help="minimum-norm answer when the prototypes do not span the space")
+    p.add_argument("--out", help="write the points to .npy or .csv (default: CSV on stdout)")
+    p.set_defaults(func=_cmd_invert)
+
+    p = sub.add_parser("explore", help="run a controller from a point on a saved model")
+    p.add_argument("model", help="a saved model (.npz)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--start", help=".npy/.csv with the start point(s), shape (n_features,) or (n, n_features)")
+    src.add_argument("--start-unit", type=int, help="start at this unit's prototype")
+    p.add_argument("--target", required=True, help="target unit, or a comma-separated cluster of units")
+    p.add_argument("--controller", default="music", help="registered controller (default music)")
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="controller parameter (parsed as TOML; repeatable)")
+    p.add_argument("--out", help="write points to .npy/.csv, or points and BMUs to .npz (default: CSV on stdout)")
+    p.set_defaults(func=_cmd_explore)
+    return parser
+
+
+def _exit_code(exc: BaseException) -> int:
+    from protoflow.config import ConfigFileError
+
+    if isinstance(exc, ConfigFileError):
+        return EXIT_PLUGIN if exc.is_plugin_problem else EXIT_USAGE
+    if isinstance(exc, ConfigError):
+        return EXIT_USAGE
+    if isinstance(exc, PluginError):
+        return EXIT_PLUGIN
+    return EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    args = build_parser().parse_args(argv)  # usage errors exit with 2 (argparse)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("protoflow: interrupted", file=sys.stderr)
+        return 130
+    except (ProtoflowError, ImportError, OSError) as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"protoflow: error: {exc}", file=sys.stderr)
+        return _exit_code(exc)
+    except Exception as exc:  # a bug somewhere: still one line unless --debug
+        if debug:
+            traceback.print_exc()
+        print(f"protoflow: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -144,7 +144,7 @@ class Registry:
                 hint = f"{hint or ''} Its plugin failed to load: {failed[0]}".strip()
             raise UnknownPluginError(kind, name, self._components[kind], hint) from None
 
-    def create(self, kind: str, name: str, **params: Any) -> Any:
+    def create(self, kind: str, name: str, /, **params: Any) -> Any:
         """Instantiate a component; a bad parameter name raises `ConfigError` naming it."""
         info = self.get(kind, name)
         try:
@@ -368,16 +368,16 @@ def available() -> dict[str, list[dict[str, Any]]]:
     return get_registry().available()
 
 
-def create_model(name: str, **params: Any) -> Any:
+def create_model(name: str, /, **params: Any) -> Any:
     """``create_model("som", rows=20, cols=20)``: an unfitted model."""
     return get_registry().create("model", name, **params)
 
 
-def create_encoder(name: str, **params: Any) -> Any:
+def create_encoder(name: str, /, **params: Any) -> Any:
     """An unfitted encoder by name."""
     return get_registry().create("encoder", name, **params)
 
 
-def create_controller(name: str, **params: Any) -> Any:
+def create_controller(name: str, /, **params: Any) -> Any:
     """A controller by name."""
     return get_registry().create("controller", name, **params)

@@ -1,0 +1,141 @@
+"""torch plumbing shared by the autoencoder and DESOM: lazy import, device choice, seeded
+initialisation, the minibatch training loop, batched inference and state dicts as NumPy arrays.
+
+Nothing here imports torch at module import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from protoflow._progress import Progress
+from protoflow.errors import ConfigError, ProtoflowError
+
+TORCH_PIN = "torch==2.13.0"
+INFERENCE_BATCH = 4096
+
+
+class TorchNotInstalledError(ProtoflowError, ImportError):
+    """torch is needed (autoencoder, DESOM) but is not installed."""
+
+
+def require_torch() -> Any:
+    """Import and return torch, or raise `TorchNotInstalledError` saying how to install it."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise TorchNotInstalledError(
+            "this component needs PyTorch, which is not installed. Install the CPU build with "
+            f"`pip install {TORCH_PIN} --index-url https://download.pytorch.org/whl/cpu` "
+            f"(or `pip install {TORCH_PIN}`)."
+        ) from exc
+    return torch
+
+
+def resolve_device(device: Any, *, for_loading: bool = False) -> Any:
+    """The torch device for parameter `device` ("cpu", "cuda" or "cuda:N").
+
+    Asking for CUDA where it is unavailable is a `ConfigError`, except when loading a saved
+    object (inference then falls back to the CPU).
+    """
+    torch = require_torch()
+    if not isinstance(device, str) or not (device == "cpu" or device.split(":")[0] == "cuda"):
+        raise ConfigError(f"parameter 'device' must be 'cpu', 'cuda' or 'cuda:N', got {device!r}.")
+    if device != "cpu" and not torch.cuda.is_available():
+        if for_loading:
+            return torch.device("cpu")
+        raise ConfigError(
+            f"parameter 'device' is {device!r} but CUDA is not available here "
+            "(no GPU, or a CPU-only torch build); use device='cpu'."
+        )
+    return torch.device(device)
+
+
+def torch_generator(rng: np.random.Generator) -> Any:
+    """A CPU torch.Generator seeded from a NumPy Generator (no global torch state is touched)."""
+    torch = require_torch()
+    return torch.Generator().manual_seed(int(rng.integers(2**62)))
+
+
+def glorot_init(module: Any, generator: Any) -> None:
+    """Keras' defaults, as in the reference DESOM: Glorot-uniform weights, zero biases."""
+    torch = require_torch()
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.Linear | torch.nn.Conv2d):
+            torch.nn.init.xavier_uniform_(layer.weight, generator=generator)
+            torch.nn.init.zeros_(layer.bias)
+
+
+def batch_indices(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Endless minibatches of row indices: a fresh seeded permutation every epoch, the last
+    batch of an epoch possibly shorter."""
+    while True:
+        order = rng.permutation(n)
+        for start in range(0, n, batch_size):
+            yield order[start : start + batch_size]
+
+
+def train(
+    parameters: Sequence[Any],
+    loss_fn: Callable[[Any, int], tuple[Any, Sequence[float]]],
+    X: Any,
+    *,
+    iterations: int,
+    batch_size: int,
+    lr: float,
+    rng: np.random.Generator,
+    progress: bool,
+    desc: str,
+    n_parts: int = 1,
+) -> np.ndarray:
+    """Adam on ``loss_fn(batch, iteration) -> (loss tensor, parts)`` for `iterations` steps.
+
+    X : tensor (n_samples, ...) already on the training device. Returns the recorded parts,
+    shape (iterations, n_parts). Adam's epsilon is Keras' 1e-7 (the reference's optimiser).
+    """
+    torch = require_torch()
+    opt = torch.optim.Adam(parameters, lr=lr, betas=(0.9, 0.999), eps=1e-7)
+    batches = batch_indices(X.shape[0], batch_size, rng)
+    history: list[Sequence[float]] = []
+    with Progress(iterations, desc, enabled=progress) as bar:
+        for i in range(iterations):
+            idx = torch.from_numpy(next(batches)).to(X.device)
+            opt.zero_grad(set_to_none=True)
+            loss, parts = loss_fn(X[idx], i)
+            loss.backward()
+            opt.step()
+            history.append(parts)
+            bar.update()
+    return np.asarray(history, dtype=np.float64).reshape(iterations, n_parts)
+
+
+def as_tensor(X: np.ndarray, device: Any) -> Any:
+    """float32 tensor of X on `device`."""
+    torch = require_torch()
+    return torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=device)
+
+
+def apply_batched(module: Any, X: np.ndarray, device: Any) -> np.ndarray:
+    """``module(X)`` without gradients, in blocks of rows; returns float64 (n_samples, ...)."""
+    torch = require_torch()
+    out = []
+    with torch.inference_mode():
+        # max(n, 1): zero rows still go through once, so the output width is right
+        for start in range(0, max(X.shape[0], 1), INFERENCE_BATCH):
+            out.append(module(as_tensor(X[start : start + INFERENCE_BATCH], device)).cpu().numpy())
+    return np.concatenate(out).astype(np.float64)
+
+
+def state_arrays(module: Any, prefix: str) -> dict[str, np.ndarray]:
+    """The module's state dict as NumPy arrays under ``prefix + name`` (no pickle, no torch.save)."""
+    return {prefix + k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
+
+
+def load_state_arrays(module: Any, arrays: dict[str, np.ndarray], prefix: str) -> None:
+    """Inverse of `state_arrays` (strict: every tensor must be present)."""
+    torch = require_torch()
+    state = {k[len(prefix) :]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith(prefix)}
+    module.load_state_dict(state, strict=True)

@@ -1,0 +1,162 @@
+"""A torch autoencoder (dense or convolutional) as a protoflow encoder. torch is imported lazily."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from protoflow.base import EncoderBase
+from protoflow.validation import check_array, check_int, check_is_fitted, check_seed
+from protoflow_encoders import _torch
+from protoflow_encoders._nets import build_autoencoder
+from protoflow_encoders._params import check_network_params
+
+_ENC, _DEC = "encoder.", "decoder."
+
+
+class AutoencoderEncoder(EncoderBase):
+    """An autoencoder trained on the mean squared reconstruction error (Keras 'mse': mean over
+    samples and features) with Adam.
+
+    Parameters
+    ----------
+    latent_dim : width of the linear code layer.
+    variant : "dense" (hidden ``layers`` default 500-500-2000, ReLU, the DEC/DESOM network) or
+        "conv" (``layers`` = filters per stage, default 32-64-128-256, 3x3 convolutions and
+        2x2 max pooling as in ConvDESOM; needs ``image_shape``).
+    layers : hidden widths (dense) or filter counts (conv); None = the variant's default.
+    image_shape : (height, width) or (channels, height, width) of the flattened rows, conv
+        only; None = square single-channel images.
+    epochs : passes over the data (0 leaves the network at its seeded initialisation).
+    batch_size, lr : minibatch size and Adam learning rate.
+    device : "cpu" (default) or "cuda"/"cuda:N" (a `ConfigError` when CUDA is unavailable).
+    seed : seeds the weight initialisation and the per-epoch shuffling; with a seed, training
+        on the CPU is deterministic.
+    progress : draw a progress bar on a terminal's stderr.
+
+    Fitted attributes: ``n_features_in_``, ``n_components_`` (= latent_dim), ``layers_``,
+    ``image_shape_``, ``loss_history_`` (epochs,) mean loss per epoch, ``exact_inverse_``
+    (False). Encoded and decoded arrays are float64; the network computes in float32.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 10,
+        variant: str = "dense",
+        layers: Sequence[int] | None = None,
+        image_shape: Sequence[int] | None = None,
+        epochs: int = 50,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        device: str = "cpu",
+        seed: int | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.variant = variant
+        self.layers = layers
+        self.image_shape = image_shape
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.device = device
+        self.seed = seed
+        self.progress = progress
+
+    # -- building ------------------------------------------------------------------------
+
+    def _build(self, n_features: int, layers: Sequence[int], image_shape: Sequence[int] | None,
+               device: Any, generator: Any = None) -> None:
+        self._encoder, self._decoder = build_autoencoder(
+            self.variant, n_features, int(self.latent_dim), layers, image_shape
+        )
+        if generator is not None:
+            _torch.glorot_init(self._encoder, generator)
+            _torch.glorot_init(self._decoder, generator)
+        self._encoder.to(device)
+        self._decoder.to(device)
+        self._device = device
+        self.n_features_in_ = int(n_features)
+        self.n_components_ = int(self.latent_dim)
+        self.layers_ = [int(v) for v in layers]
+        self.image_shape_ = None if image_shape is None else [int(v) for v in image_shape]
+        self.exact_inverse_ = False
+        self.loss_history_ = np.zeros(0)  # training fills it; empty when trained elsewhere (DESOM)
+
+    def _init_network(self, n_features: int, rng: np.random.Generator) -> dict[str, Any]:
+        """Validate parameters and build the seeded, untrained network; returns the settings.
+        DESOM uses this, then trains the modules (`modules`) jointly with its SOM layer."""
+        cfg = check_network_params(self, n_features)
+        device = _torch.resolve_device(self.device)
+        self._build(n_features, cfg["layers"], cfg["image_shape"], device, _torch.torch_generator(rng))
+        return cfg
+
+    # -- training ------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any = None) -> AutoencoderEncoder:
+        """X : array-like of shape (n_samples, n_features). Returns self."""
+        X = check_array(X, name="X")
+        epochs = check_int("epochs", self.epochs, minimum=0)
+        rng = check_seed(self.seed)
+        torch = _torch.require_torch()
+        cfg = self._init_network(X.shape[1], rng)
+        per_epoch = math.ceil(X.shape[0] / cfg["batch_size"])
+        enc, dec = self._encoder, self._decoder
+
+        def loss_fn(xb: Any, i: int) -> tuple[Any, tuple[float]]:
+            loss = torch.nn.functional.mse_loss(dec(enc(xb)), xb)
+            return loss, (loss.item(),)
+
+        hist = _torch.train(
+            [*enc.parameters(), *dec.parameters()], loss_fn, _torch.as_tensor(X, self._device),
+            iterations=epochs * per_epoch, batch_size=cfg["batch_size"], lr=cfg["lr"], rng=rng,
+            progress=bool(self.progress), desc="autoencoder",
+        )
+        self.loss_history_ = hist[:, 0].reshape(epochs, per_epoch).mean(axis=1)
+        return self
+
+    # -- use -----------------------------------------------------------------------------
+
+    def encode(self, X: Any) -> np.ndarray:
+        """X : array-like (n_samples, n_features) -> ndarray (n_samples, latent_dim)."""
+        check_is_fitted(self, ["n_features_in_"])
+        X = check_array(X, name="X", n_features=self.n_features_in_, allow_float32=True)
+        return _torch.apply_batched(self._encoder, X, self._device)
+
+    def decode(self, Z: Any) -> np.ndarray:
+        """Z : array-like (n_samples, latent_dim) -> ndarray (n_samples, n_features)."""
+        check_is_fitted(self, ["n_features_in_"])
+        Z = check_array(Z, name="Z", n_features=self.n_components_, allow_float32=True)
+        return _torch.apply_batched(self._decoder, Z, self._device)
+
+    @property
+    def modules(self) -> tuple[Any, Any]:
+        """The (encoder, decoder) torch modules, for fine-tuning or export."""
+        check_is_fitted(self, ["n_features_in_"])
+        return self._encoder, self._decoder
+
+    # -- persistence: state dicts as NumPy arrays, never pickle ----------------------------
+
+    def _protoflow_get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        if not hasattr(self, "_encoder"):
+            return {}, {}
+        meta = {k: getattr(self, k) for k in
+                ("n_features_in_", "n_components_", "layers_", "image_shape_", "exact_inverse_")}
+        arrays = {"loss_history_": np.asarray(self.loss_history_)}
+        arrays.update(_torch.state_arrays(self._encoder, _ENC))
+        arrays.update(_torch.state_arrays(self._decoder, _DEC))
+        return meta, arrays
+
+    def _protoflow_set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        if "n_features_in_" not in meta:  # saved unfitted
+            return
+        device = _torch.resolve_device(self.device, for_loading=True)
+        self._build(meta["n_features_in_"], meta["layers_"], meta["image_shape_"], device)
+        _torch.load_state_arrays(self._encoder, arrays, _ENC)
+        _torch.load_state_arrays(self._decoder, arrays, _DEC)
+        self._encoder.to(device)
+        self._decoder.to(device)
+        self.loss_history_ = arrays["loss_history_"]

@@ -1,0 +1,123 @@
+"""`GrowingNeuralGas`: Fritzke's (1995) Growing Neural Gas as a protoflow prototype model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from protoflow import Graph, PrototypeModelBase
+from protoflow.validation import check_array, check_float, check_int, check_seed
+from protoflow_gng._engine import GNGState
+
+
+class GrowingNeuralGas(PrototypeModelBase):
+    """Growing Neural Gas (Fritzke, "A Growing Neural Gas Network Learns Topologies", NIPS 7,
+    1995), faithful to the paper's algorithm.
+
+    Starts from two units placed on two random training samples. For each sample: find the
+    nearest unit s1 and the second nearest s2; age s1's edges; add the *squared* distance to
+    s1's error; move s1 by ``eps_b`` and its graph neighbours by ``eps_n`` towards the sample;
+    refresh (or create) the edge s1-s2 with age 0; delete s1's edges older than ``max_age`` and
+    the units this leaves without edges. Every ``insert_every`` samples, while there are fewer
+    than ``max_units`` units, insert a unit halfway between the unit q of largest error and its
+    neighbour f of largest error (replacing the edge q-f by q-r-f), multiply the errors of q and f
+    by ``alpha`` and give the new unit q's new error. Then all errors decay by ``decay``.
+
+    The defaults are the paper's (also those of MDP and Smile): lambda = 100, eps_b = 0.2,
+    eps_n = 0.006, alpha = 0.5, a_max = 50, d = 0.995. The number of units grows by one every
+    ``insert_every`` samples, so ``max_units`` is reached after about
+    ``(max_units - 2) * insert_every`` samples; training goes on for ``epochs`` passes over the
+    data (each in a fresh seeded order) whether or not the size is reached.
+
+    Parameters
+    ----------
+    max_units : int, default 100
+        Upper bound on the number of units (>= 2).
+    epochs : int, default 10
+        Passes over the training data.
+    eps_b : float, default 0.2
+        Step size of the winner, in (0, 1].
+    eps_n : float, default 0.006
+        Step size of the winner's graph neighbours, in [0, 1].
+    max_age : int, default 50
+        Edges older than this are removed (a_max).
+    insert_every : int, default 100
+        A unit is inserted every this many samples (lambda).
+    alpha : float, default 0.5
+        Error reduction of q and f on insertion, in [0, 1].
+    decay : float, default 0.995
+        Per-sample multiplicative error decay d, in (0, 1].
+    seed : int or None
+        Seeds the two initial samples and each epoch's sample order.
+
+    Attributes
+    ----------
+    prototypes_ : ndarray of shape (n_units, n_features)
+    topology_ : Graph
+        The learned edges; map distance = number of hops. Every unit has at least one edge,
+        but the graph may have several components.
+    edge_ages_ : ndarray of shape (n_edges,)
+        Age of each edge of ``topology_.edges`` (same order).
+    errors_ : ndarray of shape (n_units,)
+        Accumulated (decayed) squared error of each unit.
+    n_steps_ : int
+        Samples presented in total.
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self,
+        max_units: int = 100,
+        epochs: int = 10,
+        eps_b: float = 0.2,
+        eps_n: float = 0.006,
+        max_age: int = 50,
+        insert_every: int = 100,
+        alpha: float = 0.5,
+        decay: float = 0.995,
+        seed: int | None = None,
+    ) -> None:
+        self.max_units = max_units
+        self.epochs = epochs
+        self.eps_b = eps_b
+        self.eps_n = eps_n
+        self.max_age = max_age
+        self.insert_every = insert_every
+        self.alpha = alpha
+        self.decay = decay
+        self.seed = seed
+
+    def _checked_params(self) -> dict[str, Any]:
+        return {
+            "max_units": check_int("max_units", self.max_units, minimum=2),
+            "eps_b": check_float("eps_b", self.eps_b, minimum=0.0, maximum=1.0, strict_min=True),
+            "eps_n": check_float("eps_n", self.eps_n, minimum=0.0, maximum=1.0),
+            "max_age": check_int("max_age", self.max_age, minimum=1),
+            "insert_every": check_int("insert_every", self.insert_every, minimum=1),
+            "alpha": check_float("alpha", self.alpha, minimum=0.0, maximum=1.0),
+            "decay": check_float("decay", self.decay, minimum=0.0, maximum=1.0, strict_min=True),
+        }
+
+    def fit(self, Z: Any, y: Any = None) -> GrowingNeuralGas:
+        """Grow the network on Z.
+
+        Z : array-like of shape (n_samples >= 2, n_features). y is ignored. Returns self.
+        """
+        params = self._checked_params()
+        epochs = check_int("epochs", self.epochs, minimum=1)
+        rng = check_seed(self.seed)
+        Z = check_array(Z, name="Z", min_samples=2)
+        Z = np.ascontiguousarray(Z)
+        state = GNGState(Z[rng.choice(len(Z), size=2, replace=False)], params["max_units"])
+        step = 0
+        for _ in range(epochs):
+            step = state.run(Z, rng.permutation(len(Z)), step, **params)
+        W, edges, ages, errors = state.export()
+        self.prototypes_ = W
+        self.topology_ = Graph(len(W), edges)
+        self.edge_ages_ = ages
+        self.errors_ = errors
+        self.n_steps_ = step
+        self.n_features_in_ = Z.shape[1]
+        return self

@@ -1,0 +1,129 @@
+"""`KMeansPrototypes`: scikit-learn's k-means centres as a protoflow prototype model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from protoflow import Graph, NoTopology, PrototypeModelBase
+from protoflow.errors import ConfigError, ValidationError
+from protoflow.validation import check_array, check_choice, check_int, check_seed
+
+#: above this many samples, ``algorithm="auto"`` switches to MiniBatchKMeans: full Lloyd
+#: iterations then cost several seconds per run on two cores, and minibatches lose little QE.
+MINIBATCH_THRESHOLD = 100_000
+
+
+def knn_graph(W: np.ndarray, k: int) -> Graph:
+    """Join each prototype to its k nearest other prototypes (symmetrised, so degrees >= k).
+
+    W : ndarray of shape (n_units, n_features); 1 <= k < n_units.
+    """
+    n = W.shape[0]
+    w2 = np.einsum("ij,ij->i", W, W)
+    d = w2[:, None] + w2[None, :] - 2.0 * (W @ W.T)
+    np.fill_diagonal(d, np.inf)
+    nearest = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return Graph(n, np.column_stack([np.repeat(np.arange(n), k), nearest.ravel()]))
+
+
+class KMeansPrototypes(PrototypeModelBase):
+    """k-means centres as prototypes (scikit-learn's KMeans, or MiniBatchKMeans on large data).
+
+    Parameters
+    ----------
+    n_units : int, default 64
+        Number of centres (64: the DESOM paper's 8x8 map, for like-for-like comparisons).
+    topology : {"none", "knn"}, default "none"
+        "none": `NoTopology` (controllers fall back to nearest prototypes). "knn": a `Graph`
+        joining each centre to its `k` nearest centres, for controllers that want neighbours.
+    k : int, default 4
+        Neighbours per centre for ``topology="knn"`` (1 <= k < n_units).
+    algorithm : {"auto", "lloyd", "minibatch"}, default "auto"
+        "lloyd": `sklearn.cluster.KMeans`; "minibatch": `MiniBatchKMeans`; "auto": minibatch
+        when n_samples > `minibatch_threshold`.
+    minibatch_threshold : int, default 100_000
+    max_iter : int, default 300
+        Lloyd iterations (KMeans) or passes over the data (MiniBatchKMeans).
+    n_init : int, default 1
+        Restarts (k-means++ each); the best inertia is kept.
+    batch_size : int, default 4096
+        Minibatch size for MiniBatchKMeans.
+    seed : int or None
+
+    Attributes
+    ----------
+    prototypes_ : ndarray of shape (n_units, n_features)
+    topology_ : NoTopology or Graph
+    inertia_ : float
+        Sum of squared distances to the nearest centre (as scikit-learn reports it).
+    n_iter_ : int
+    algorithm_ : str
+        "lloyd" or "minibatch", as resolved.
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self,
+        n_units: int = 64,
+        topology: str = "none",
+        k: int = 4,
+        algorithm: str = "auto",
+        minibatch_threshold: int = MINIBATCH_THRESHOLD,
+        max_iter: int = 300,
+        n_init: int = 1,
+        batch_size: int = 4096,
+        seed: int | None = None,
+    ) -> None:
+        self.n_units = n_units
+        self.topology = topology
+        self.k = k
+        self.algorithm = algorithm
+        self.minibatch_threshold = minibatch_threshold
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.batch_size = batch_size
+        self.seed = seed
+
+    def fit(self, Z: Any, y: Any = None) -> KMeansPrototypes:
+        """Z : array-like of shape (n_samples >= n_units, n_features). y is ignored. Returns self."""
+        from sklearn.cluster import KMeans, MiniBatchKMeans
+
+        n_units = check_int("n_units", self.n_units, minimum=1)
+        check_choice("topology", self.topology, ["none", "knn"])
+        check_choice("algorithm", self.algorithm, ["auto", "lloyd", "minibatch"])
+        if self.topology == "knn":
+            if n_units < 2:
+                raise ConfigError("parameter 'topology'='knn' needs n_units >= 2.")
+            check_int("k", self.k, minimum=1, maximum=n_units - 1)
+        threshold = check_int("minibatch_threshold", self.minibatch_threshold, minimum=0)
+        max_iter = check_int("max_iter", self.max_iter, minimum=1)
+        n_init = check_int("n_init", self.n_init, minimum=1)
+        batch_size = check_int("batch_size", self.batch_size, minimum=1)
+        random_state = int(check_seed(self.seed).integers(2**31 - 1))
+        Z = check_array(Z, name="Z")
+        if Z.shape[0] < n_units:
+            raise ValidationError(
+                f"Z has {Z.shape[0]} samples, fewer than n_units={n_units}: k-means needs at "
+                "least one sample per centre. Lower n_units or pass more data."
+            )
+        algorithm = self.algorithm
+        if algorithm == "auto":
+            algorithm = "minibatch" if Z.shape[0] > threshold else "lloyd"
+        if algorithm == "minibatch":
+            est = MiniBatchKMeans(
+                n_units, max_iter=max_iter, n_init=n_init, batch_size=batch_size,
+                random_state=random_state,
+            )
+        else:
+            est = KMeans(n_units, max_iter=max_iter, n_init=n_init, random_state=random_state)
+        est.fit(Z)
+        W = np.ascontiguousarray(est.cluster_centers_, dtype=np.float64)
+        self.prototypes_ = W
+        self.topology_ = knn_graph(W, self.k) if self.topology == "knn" else NoTopology(n_units)
+        self.inertia_ = float(est.inertia_)
+        self.n_iter_ = int(est.n_iter_)
+        self.algorithm_ = algorithm
+        self.n_features_in_ = Z.shape[1]
+        return self

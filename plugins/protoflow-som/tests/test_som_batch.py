@@ -1,0 +1,89 @@
+"""The batch epoch's map/reduce functions and the minibatch gradient, against their definitions."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from protoflow_som import batch, rules
+
+from protoflow.neighborhood import gaussian_kernel
+from protoflow.topology import Lattice
+
+
+def _brute_bmu(X, W):
+    return ((X[:, None, :] - W[None, :, :]) ** 2).sum(-1).argmin(1)
+
+
+def _data(seed, n=200, d=3, k=12):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)), rng.normal(size=(k, d))
+
+
+@pytest.mark.parametrize("block_bytes", [8, 1 << 25])  # tiny blocks force many row blocks
+def test_accumulate_matches_definition(monkeypatch, block_bytes):
+    monkeypatch.setattr(batch, "_BLOCK_BYTES", block_bytes)
+    X, W = _data(0, n=700)
+    stats = batch.accumulate(X, W)
+    b = _brute_bmu(X, W)
+    d2 = ((X - W[b]) ** 2).sum(1)
+    for k in range(len(W)):
+        assert stats.counts[k] == np.sum(b == k)
+        np.testing.assert_allclose(stats.sums[k], X[b == k].sum(0), atol=1e-12)
+    np.testing.assert_allclose(stats.sq_error, d2.sum(), rtol=1e-10)
+    np.testing.assert_allclose(stats.error, np.sqrt(d2).sum(), rtol=1e-10)
+    assert stats.n_samples == len(X)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), cut=st.integers(1, 199))
+def test_stats_add_over_chunks(seed, cut):
+    X, W = _data(seed)
+    whole = batch.accumulate(X, W)
+    parts = batch.accumulate(X[:cut], W) + batch.accumulate(X[cut:], W)
+    np.testing.assert_allclose(parts.sums, whole.sums, atol=1e-10)
+    np.testing.assert_array_equal(parts.counts, whole.counts)
+    np.testing.assert_allclose(parts.sq_error, whole.sq_error, rtol=1e-10)
+
+
+def test_update_is_kohonen_batch_rule():
+    X, W = _data(1)
+    H = gaussian_kernel(Lattice(3, 4).distances(), 1.3)
+    new = batch.update(W, batch.accumulate(X, W), H)
+    b = _brute_bmu(X, W)
+    h = H[b]  # (n, K): weight of each sample for each unit
+    expected = (h.T @ X) / h.sum(0)[:, None]
+    np.testing.assert_allclose(new, expected, rtol=1e-12)
+
+
+def test_dead_unit_keeps_its_prototype():
+    X, W = _data(2, k=4)
+    W[3] = 1e6  # never a BMU
+    H = np.eye(4)  # no neighbourhood: a unit only sees its own data
+    new = batch.update(W, batch.accumulate(X, W), H)
+    np.testing.assert_array_equal(new[3], W[3])
+    assert np.isfinite(new).all()
+
+
+def test_float32_bmus_agree_with_float64():
+    X, W = _data(3, n=500)
+    b64, _ = batch.bmus(X, batch.scoring_matrix(W))
+    X32, W32 = X.astype(np.float32), W.astype(np.float32)
+    b32, d2 = batch.bmus(X32, batch.scoring_matrix(W32))
+    assert np.mean(b32 == b64) > 0.99
+    assert d2.dtype == np.float64 and (d2 >= 0).all()
+
+
+def test_distortion_gradient_matches_finite_differences():
+    X, W = _data(4, n=30, k=5)
+    h = np.random.default_rng(5).uniform(size=(30, 5))
+
+    def loss(Wf):
+        return np.mean(np.sum(h * ((X[:, None, :] - Wf[None]) ** 2).sum(-1), axis=1))
+
+    g = rules.distortion_gradient(W, X, h)
+    eps = 1e-6
+    for k, j in [(0, 0), (2, 1), (4, 2)]:
+        Wp, Wm = W.copy(), W.copy()
+        Wp[k, j] += eps
+        Wm[k, j] -= eps
+        assert g[k, j] == pytest.approx((loss(Wp) - loss(Wm)) / (2 * eps), rel=1e-6)

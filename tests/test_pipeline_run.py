@@ -1,0 +1,159 @@
+"""The pipeline end to end on tiny data with throwaway plugins."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import protoflow
+from protoflow.config import ConfigFileError
+from protoflow.errors import ConfigError
+from protoflow.pipeline import run
+
+_spec = importlib.util.spec_from_file_location("pipeline_toys", Path(__file__).with_name("pipeline_toys.py"))
+toys = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(toys)
+
+
+_toys = toys.autouse_fixture()
+
+
+def _raw(**run_overrides):
+    raw = tomllib.loads(toys.TOY_TOML)
+    raw["run"].update(run_overrides)
+    return raw
+
+
+def test_run_writes_every_artifact(tmp_path):
+    result = run(_raw(), out=tmp_path / "out")
+    out = tmp_path / "out"
+    names = {p.name for p in out.iterdir()}
+    assert {"metrics.json", "timings.json", "report.html", "model.npz", "model-hex.npz",
+            "encoder.npz", "trajectories.npz", "figures"} <= names
+    figs = {p.name for p in (out / "figures").iterdir()}
+    assert {"inversion_error.png", "prototypes_toy-grid.png", "umatrix_hex.png",
+            "trajectory_toy-grid_pair0.png", "confidence_toy-grid_pair1.png"} <= figs
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics == result.metrics
+    assert set(metrics["backbones"]) == {"toy-grid", "hex"}
+    # saved models load back with identical prototypes
+    m = protoflow.load(out / "model.npz")
+    np.testing.assert_array_equal(m.prototypes_, result.backbones["toy-grid"].model.prototypes_)
+    with np.load(out / "trajectories.npz") as npz:
+        P = npz["toy-grid__pair0__toy-step__points"]
+    assert P.shape == (2, 13, 3)  # starts x (steps + 1) x latent dim
+
+
+def test_same_config_and_seed_give_identical_metrics(tmp_path):
+    quick = {"figures": False, "report": False}  # figures do not enter metrics.json
+    run(_raw(**quick), out=tmp_path / "a")
+    run(_raw(**quick), out=tmp_path / "b")
+    a = (tmp_path / "a" / "metrics.json").read_bytes()
+    assert a == (tmp_path / "b" / "metrics.json").read_bytes()
+    assert (tmp_path / "a" / "timings.json").exists()
+    run(_raw(seed=4, **quick), out=tmp_path / "c")
+    assert a != (tmp_path / "c" / "metrics.json").read_bytes()
+
+
+def test_inversion_check_is_exact_when_prototypes_span(tmp_path):
+    inv = run(_raw(), write=False).metrics["backbones"]["toy-grid"]["inversion"]
+    assert inv["spans"] and inv["rank"] == 3
+    assert inv["max_relative_error"] < 1e-10 and inv["sigma_min"] > 0
+    by_n = {r["n"]: r["median"] for r in inv["error_vs_n"]}
+    assert by_n[4] < 1e-10 < by_n[2]  # exact from D + 1 = 4 prototypes, not below
+
+
+def test_non_spanning_prototypes_are_reported_not_fatal():
+    raw = _raw()
+    raw["model"].update(rows=1, cols=3)  # 3 prototypes cannot span 3 dimensions
+    raw["run"]["pairs"] = []
+    inv = run(raw, write=False).metrics["backbones"]["toy-grid"]["inversion"]
+    assert not inv["spans"] and inv["rank"] < 3
+    assert "do not affinely span" in inv["note"]
+
+
+def test_trajectories_reach_targets_and_cluster_mode_is_chosen():
+    result = run(_raw(steps=40), write=False)
+    tr = result.metrics["backbones"]["toy-grid"]["trajectories"]
+    assert [p["pair"] for p in tr["pairs"]] == ["label 0 -> label 1", "sample 4 -> cluster of label 2"]
+    assert len(tr["pairs"][1]["target_units"]) >= 1
+    base = tr["summary"]["toy-step-2"]  # the baseline (rate 0.5, no noise) converges
+    assert base["final_distance_to_target"] < 1e-6
+    assert base["reached_target_class"] == 1.0
+    # starts of a label are samples with that label
+    y = result.dataset.y
+    assert all(y[s] == 0 for s in tr["pairs"][0]["start_samples"])
+    unit_labels = result.backbones["toy-grid"].unit_labels
+    assert all(unit_labels[u] == 2 for u in tr["pairs"][1]["target_units"])
+
+
+def test_model_with_its_own_encoder_is_used_in_its_latent_space():
+    class OwnEncoderGrid(toys.ToyGrid):
+        """Fits a 2-component PCA of its input and a grid in that space (like DESOM)."""
+
+        def fit(self, Z, y=None):
+            self.encoder = toys.ToyPCA(n_components=2).fit(Z)
+            return super().fit(self.encoder.encode(Z))
+
+    class Plugin:
+        @protoflow.hookimpl
+        def protoflow_register_models(self, registry):
+            registry.add_model("own-encoder-grid", OwnEncoderGrid)
+
+    protoflow.register(Plugin(), name="own-encoder")
+    try:
+        raw = _raw()
+        raw["model"]["name"] = "own-encoder-grid"
+        result = run(raw, write=False)
+    finally:
+        protoflow.unregister("own-encoder")
+    bb = result.backbones["own-encoder-grid"]
+    assert bb.Z_train.shape[1] == 2 and bb.model.prototypes_.shape[1] == 2
+    assert result.metrics["backbones"]["own-encoder-grid"]["model"]["own_encoder"]
+    assert result.metrics["backbones"]["own-encoder-grid"]["inversion"]["max_relative_error"] < 1e-10
+
+
+def test_missing_metric_module_is_skipped_with_a_note(monkeypatch):
+    monkeypatch.setitem(sys.modules, "protoflow.metrics.semantic", None)
+    result = run(_raw(), write=False)
+    assert any("semantic" in n for n in result.metrics["notes"])
+    summary = result.metrics["backbones"]["toy-grid"]["trajectories"]["summary"]["toy-step"]
+    assert "confidence_min" not in summary and "geodesic_efficiency" in summary
+
+
+def test_run_time_errors_name_the_problem():
+    raw = _raw()
+    raw["run"]["pairs"] = [{"source": 7, "target": 1}]
+    with pytest.raises(ConfigError, match="source label 7"):
+        run(raw, write=False)
+    raw["run"]["pairs"] = [{"source": 0, "target_unit": 99}]
+    with pytest.raises(ConfigError, match="unit 99"):
+        run(raw, write=False)
+
+
+def test_config_errors_surface_before_any_work(tmp_path):
+    raw = _raw()
+    raw["model"]["rowz"] = 3
+    with pytest.raises(ConfigFileError, match="did you mean 'rows'"):
+        run(raw, out=tmp_path / "never")
+    assert not (tmp_path / "never").exists()
+
+
+def test_config_file_with_relative_data_path_and_overrides(tmp_path, monkeypatch):
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    np.savez(tmp_path / "mine.npz", X=X, y=np.arange(60) % 2)
+    cfg = tmp_path / "conf" / "c.toml"
+    cfg.parent.mkdir()
+    cfg.write_text('[data]\nname = "file"\npath = "../mine.npz"\n[model]\nname = "toy-grid"\n')
+    monkeypatch.chdir(tmp_path / "conf")
+    result = run(cfg, overrides=["model.rows=2", "run.figures=false", "run.report=false"])
+    assert result.out == Path("runs/c")
+    assert (tmp_path / "conf" / "runs" / "c" / "metrics.json").exists()
+    assert not (tmp_path / "conf" / "runs" / "c" / "report.html").exists()
+    assert result.backbones["toy-grid"].model.prototypes_.shape == (6, 3)
