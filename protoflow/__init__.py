@@ -29,6 +29,7 @@ from protoflow.errors import (
 from protoflow.hookspecs import hookimpl
 from protoflow.inversion import Inverter, activations, bmu, invert
 from protoflow.io import load, read_metadata, save
+from protoflow.pipeline import run
 from protoflow.protocols import Controller, Encoder, PrototypeModel, Trajectory
 from protoflow.prototypes import PrototypeSet
 from protoflow.registry import (
@@ -87,6 +88,7 @@ __all__ = [
     "load_registry",
     "read_metadata",
     "register",
+    "run",
     "save",
     "unregister",
 ]

@@ -107,7 +107,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if topo:
         print("  topology: " + ", ".join(f"{k}={v}" for k, v in topo.items() if k != "edges"))
     for name, shape in shapes.items():
-        print(f"  array {name}: shape {tuple(shape)}")
+        print(f"  array {name.removeprefix('state:')}: shape {tuple(shape)}")
     return EXIT_OK
 
 
@@ -260,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--points", help=".npy/.csv of shape (n, n_features): round-trip check")
     p.add_argument("--n-nearest", type=int, default=None, help="use only the n nearest prototypes")
     p.add_argument("--allow-underdetermined", action="store_true",
-                   help="minimum-norm answer when the prototypes do not span the space")
+                   help="answer nearest the prototypes' mean when they do not span the space")
     p.add_argument("--out", help="write the points to .npy or .csv (default: CSV on stdout)")
     p.set_defaults(func=_cmd_invert)
 
