@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch is pinned: an unpinned torch pulls a multi-GB CUDA build. Only the autoencoder
 	# and DESOM plugins import it.
-	$(BIN)/python -m pip install -q "torch==2.13.0" -e ".[test,report,data]" $(addprefix -e ,$(PLUGINS))
+	$(BIN)/python -m pip install -q "torch==2.13.0" -e ".[test,report,data,dask]" $(addprefix -e ,$(PLUGINS))
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -31,3 +31,14 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# Benchmarks and reproductions are separate from the tests (minutes to an hour); see
+# benchmarks/README.md for installing MiniSom and somoclu.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_inversion.py --out docs/benchmarks.md
+	$(BIN)/python benchmarks/bench_som.py --memory --out docs/benchmarks.md
+	$(BIN)/python benchmarks/bench_gng.py --out docs/benchmarks.md
+	$(BIN)/python benchmarks/bench_music.py
+	$(BIN)/python benchmarks/bench_desom.py
+	$(BIN)/python benchmarks/bench_torch.py
+	$(BIN)/python benchmarks/bench_dask.py --write-docs

@@ -2,23 +2,24 @@
 quantization error within 10% of k-means').
 
     .venv/bin/python benchmarks/bench_gng.py [--n-samples 25000] [--dim 10] [--units 400]
-        [--epochs 10] [--seeds 0 1 2] [--json PATH]
+        [--epochs 10] [--seeds 0 1 2] [--json PATH] [--out docs/benchmarks.md]
 
 Data: a 3-component Gaussian mixture in `dim` dimensions (weights 0.5/0.3/0.2, means drawn
 from N(0, 3^2 I), per-axis standard deviations uniform in [0.5, 1.5]), seed 0. Both codebooks
 are scored with protoflow's own `quantization_error`. k-means is scikit-learn's `KMeans`
 (k-means++, n_init=1, default max_iter). Prints a markdown table: fit time, microseconds per GNG
 sample, units reached, QE of both and their ratio (the target is <= 1.10), GNG's topographic
-error on its own graph.
+error on its own graph. ``--out`` also writes the table into the "## GNG" section of that markdown
+file, between ``<!-- gng:begin -->`` and ``<!-- gng:end -->`` (other sections are left alone).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
+import sys
 import time
-from datetime import date
+from pathlib import Path
 
 import numpy as np
 
@@ -47,13 +48,20 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--json", default=None, help="also write the rows as JSON here")
+    ap.add_argument("--out", type=Path, default=None, help="markdown file for the ## GNG section")
     args = ap.parse_args()
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _doc_sections import machine, write_section
+
     X = gaussian_mixture(args.n_samples, args.dim)
-    print(f"machine: {platform.machine()} {platform.processor() or 'cpu'}, numpy {np.__version__}, "
-          f"{date.today()}; data {X.shape}, {args.units} units, GNG epochs {args.epochs}")
-    print("| seed | GNG fit (s) | us/sample | units | GNG QE | GNG TE | k-means fit (s) | k-means QE | QE ratio |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    lines = [f"Measured with `.venv/bin/python benchmarks/bench_gng.py {' '.join(sys.argv[1:])}` on "
+             f"{machine()}; data {X.shape[0]:,}x{X.shape[1]} (3-component Gaussian mixture), "
+             f"{args.units} units, GNG epochs {args.epochs}; k-means is scikit-learn's KMeans "
+             "(k-means++, n_init=1, default max_iter) with the same number of units.", "",
+             "| seed | GNG fit (s) | us/sample | units | GNG QE | GNG TE | k-means fit (s) | k-means QE | QE ratio |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    print("\n".join(lines), flush=True)
     rows = []
     for seed in args.seeds:
         t = time.perf_counter()
@@ -74,14 +82,19 @@ def main() -> None:
         }
         row["qe_ratio"] = row["gng_qe"] / row["kmeans_qe"]
         rows.append(row)
-        print(f"| {seed} | {t_gng:.2f} | {row['us_per_sample']:.1f} | {row['units']} | "
-              f"{row['gng_qe']:.4f} | {row['gng_te']:.4f} | {t_km:.2f} | {row['kmeans_qe']:.4f} | "
-              f"{row['qe_ratio']:.3f} |")
+        lines.append(f"| {seed} | {t_gng:.2f} | {row['us_per_sample']:.1f} | {row['units']} | "
+                     f"{row['gng_qe']:.4f} | {row['gng_te']:.4f} | {t_km:.2f} | {row['kmeans_qe']:.4f} | "
+                     f"{row['qe_ratio']:.3f} |")
+        print(lines[-1], flush=True)
     ratios = [r["qe_ratio"] for r in rows]
-    print(f"\nQE ratio GNG / k-means: mean {np.mean(ratios):.3f}, worst {max(ratios):.3f} "
-          f"(target <= 1.10: {'met' if max(ratios) <= 1.10 else 'NOT met'})")
+    lines += ["", f"Target (issue 2): GNG's QE within 10% of a same-size k-means, i.e. QE ratio <= 1.10. "
+              f"Measured: mean {np.mean(ratios):.3f}, worst {max(ratios):.3f}: "
+              f"**{'PASS' if max(ratios) <= 1.10 else 'MISS'}**."]
+    print("\n".join(lines[-2:]))
+    if args.out:
+        write_section(args.out, "gng", "## GNG", "\n".join(lines))
     if args.json:
-        atomic_write_text(args.json, json.dumps({"args": vars(args), "rows": rows}, indent=2))
+        atomic_write_text(args.json, json.dumps({"args": vars(args), "rows": rows}, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -260,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--points", help=".npy/.csv of shape (n, n_features): round-trip check")
     p.add_argument("--n-nearest", type=int, default=None, help="use only the n nearest prototypes")
     p.add_argument("--allow-underdetermined", action="store_true",
-                   help="answer nearest the prototypes' mean when they do not span the space")
+                   help="minimum-norm answer when the prototypes do not span the space")
     p.add_argument("--out", help="write the points to .npy or .csv (default: CSV on stdout)")
     p.set_defaults(func=_cmd_invert)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from protoflow._backend import as_tensor, require_torch, resolve_device, to_numpy
 from protoflow.errors import NotInvertibleError, ValidationError
 from protoflow.validation import check_array, check_finite
 
@@ -77,9 +78,16 @@ class Inverter:
         weighted (generalised) least squares. ``noise_cov = I`` gives the ordinary answer.
     allow_underdetermined : bool, default False
         When the prototypes do not affinely span the space, return the minimum-norm solution
-        instead of raising `NotInvertibleError`.
+        instead of raising
+        `NotInvertibleError`.
     rcond : float, optional
         Relative cut-off for singular values (default ``max(n_units, n_features) * eps``).
+    backend : "numpy" | "torch", default "numpy"
+        Where `invert` computes its matrix product (the factorisation is done once, in numpy
+        float64). With "torch", `invert` also accepts a tensor and then returns a tensor on
+        `device` (no host round trip); ``n_nearest`` inversions run in numpy either way.
+    device : "cpu" | "cuda" | "cuda:N" | "auto" | None, default None ("cpu")
+        torch device; CUDA where it is unavailable is a `ConfigError`.
 
     Attributes
     ----------
@@ -96,13 +104,22 @@ class Inverter:
         noise_cov: Any = None,
         allow_underdetermined: bool = False,
         rcond: float | None = None,
+        backend: str = "numpy",
+        device: str | None = None,
     ) -> None:
+        self.backend = backend
+        self._device = resolve_device(backend, device)  # None for numpy; validated up front
         W = check_array(W, name="prototypes", min_samples=1)
         self.prototypes = W
         n_units, n_features = W.shape
         self.n_units, self.n_features = n_units, n_features
-        self._norms = np.einsum("ij,ij->i", W, W)
-        B = 2.0 * (W - W.mean(axis=0))
+        # Work in coordinates centred on the prototypes' mean: the answer is translation
+        # equivariant, and norms stay of the data's spread, not of its offset (with an offset
+        # of 1e3 and a spread of 1e-2, uncentred norms cancel away every significant digit).
+        self._center = W.mean(axis=0)
+        Wc = W - self._center
+        self._norms = np.einsum("ij,ij->i", Wc, Wc)
+        B = 2.0 * Wc
         U, s, Vt = np.linalg.svd(B, full_matrices=False)
         self.singular_values = s
         eps = np.finfo(np.float64).eps
@@ -132,7 +149,13 @@ class Inverter:
         else:
             self._K = self._weighted_operator(W, noise_cov, Vt[:r], full)
         self.weighted = noise_cov is not None
-        self._offset = self._K @ self._norms
+        # K annihilates constant vectors in exact arithmetic; after rounding its rows leak about
+        # eps * condition * |K|, which the large common part of the activations amplifies.
+        # Re-centring the rows cuts the leak to eps * |K| (the level of the product's own rounding).
+        self._K -= self._K.mean(axis=1, keepdims=True)
+        self._offset = _min_norm_anchor(self._center, Vt[:r], full) + self._K @ self._norms
+        if self._device is not None:  # the operator, once, where `invert` computes
+            self._torch_ops = (as_tensor(self._offset, self._device), as_tensor(self._K.T, self._device))
 
     def _weighted_operator(
         self, W: np.ndarray, noise_cov: Any, basis: np.ndarray, full: bool
@@ -180,6 +203,8 @@ class Inverter:
         -------
         ndarray of shape (n_samples, n_features) (or (n_features,) for one point)
         """
+        if self._device is not None and n_nearest is None:
+            return self._invert_torch(A)
         single = np.ndim(A) == 1
         A = check_array(np.atleast_2d(A) if single else A, name="activations",
                         n_features=self.n_units, ensure_finite=n_nearest is not None)
@@ -187,27 +212,56 @@ class Inverter:
             # Z = (||w||^2 - A) K^T, with the constant part precomputed: one matrix product.
             Z = self._offset - A @ self._K.T
             if not np.isfinite(Z).all():  # NaN/inf in A propagate; checking Z is cheaper
-                check_finite(A, "activations")
-                raise ValidationError("activations are too large: the inversion overflowed")
+                _raise_not_finite(A)
         else:
             Z = self._invert_nearest(A, n_nearest)
         return Z[0] if single else Z
 
+    def _invert_torch(self, A: Any) -> Any:
+        """`invert` on the torch device: a tensor A (n_samples, n_units) or (n_units,) gives a
+        float64 tensor on the device; anything else is validated as in numpy and gives numpy."""
+        torch = require_torch()
+        is_tensor = isinstance(A, torch.Tensor)
+        if is_tensor:
+            if A.ndim not in (1, 2) or A.shape[-1] != self.n_units or not A.is_floating_point():
+                raise ValidationError(
+                    f"activations must be a floating tensor of shape (n_samples, {self.n_units}) "
+                    f"or ({self.n_units},), got {A.dtype} of shape {tuple(A.shape)}"
+                )
+            At = A.to(device=self._device, dtype=torch.float64)
+        else:
+            single = np.ndim(A) == 1
+            A = check_array(np.atleast_2d(A) if single else A, name="activations",
+                            n_features=self.n_units)
+            At = as_tensor(A, self._device)
+        offset, Kt = self._torch_ops
+        Z = torch.addmm(offset, At.reshape(-1, self.n_units), Kt, alpha=-1.0)
+        if not bool(torch.isfinite(Z).all()):
+            _raise_not_finite(to_numpy(At))
+        if is_tensor:
+            return Z.reshape(*A.shape[:-1], self.n_features)
+        return to_numpy(Z[0] if single else Z)
+
     def _invert_nearest(self, A: np.ndarray, n: int) -> np.ndarray:
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= self.n_units:
             raise ValidationError(f"n_nearest must be an integer in 1..{self.n_units}, got {n!r}")
-        W, norms = self.prototypes, self._norms
+        W, norms = self.prototypes - self._center, self._norms
         Z = np.empty((A.shape[0], self.n_features))
         idx = np.argsort(A, axis=1, kind="stable")[:, :n]
         for k in range(A.shape[0]):
             sel = idx[k]
             if n == 1:  # one activation says only the distance: best guess is the prototype
-                Z[k] = W[sel[0]]
+                Z[k] = self._center + W[sel[0]]
                 continue
             Ws, a, nw = W[sel], A[k, sel], norms[sel]
             B = 2.0 * (Ws - Ws.mean(axis=0))
             c = (nw - nw.mean()) - (a - a.mean())
-            Z[k] = np.linalg.lstsq(B, c, rcond=None)[0]
+            y, _, rank, _ = np.linalg.lstsq(B, c, rcond=None)
+            if rank < self.n_features:  # keep the minimum-norm answer in the original frame
+                _, _, Vt = np.linalg.svd(B, full_matrices=False)
+                Z[k] = _min_norm_anchor(self._center, Vt[:rank], False) + y
+            else:
+                Z[k] = self._center + y
         return Z
 
     def diagnostics(self) -> dict[str, float]:
@@ -220,6 +274,19 @@ class Inverter:
             "sigma_max": self.sigma_max,
             "condition": self.condition,
         }
+
+
+def _raise_not_finite(A: np.ndarray) -> None:
+    """The inversion gave NaN/inf: say whether A held them or the product overflowed."""
+    check_finite(A, "activations")
+    raise ValidationError("activations are too large: the inversion overflowed")
+
+
+def _min_norm_anchor(center: np.ndarray, basis: np.ndarray, full: bool) -> np.ndarray:
+    """Where the centred solution is anchored: the prototypes' mean `center` (n_features,)
+    when the system has full rank; else its projection onto the spanned directions `basis`
+    (rank, n_features), which makes ``anchor + y`` (y in that span) the minimum-norm solution."""
+    return center if full else basis.T @ (basis @ center)
 
 
 def invert(A: Any, W: Any, **kwargs: Any) -> np.ndarray:

@@ -171,7 +171,8 @@ def main() -> None:
     ap.add_argument("--ae-epochs", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    ap.add_argument("--runs", default=str(Path.home() / ".cache" / "protoflow" / "desom-runs"))
+    ap.add_argument("--runs", default=str(ROOT / "runs" / "desom"),
+                    help="cache of finished runs (default runs/desom, git-ignored)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "results-desom.md"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -129,3 +129,38 @@ def test_encoder_decodes_prototypes_and_survives_save_load(tmp_path):
 def test_bad_parameters_name_themselves(params, name):
     with pytest.raises(ConfigError, match=name):
         DESOM(**(TINY | params)).fit(blobs(30, 4, 2))
+
+
+def test_inversion_runs_in_the_learned_latent_space():
+    """No special case: activations of encoded data against the latent prototypes invert back
+    to the codes, and decoding them gives the encoder's reconstructions."""
+    from protoflow.inversion import Inverter, activations
+
+    X = blobs(60, 5, 3, seed=6)
+    model = DESOM(seed=2, **TINY).fit(X)
+    Z = model.encode(X)
+    Z_hat = Inverter(model.prototypes_).invert(activations(Z, model.prototypes_))
+    np.testing.assert_allclose(Z_hat, Z, atol=1e-8)
+    np.testing.assert_allclose(model.encoder.decode(Z_hat), model.encoder.decode(Z), atol=1e-6)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present")
+def test_cuda_without_a_gpu_is_a_clear_error():
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        DESOM(device="cuda", **TINY).fit(blobs(30, 4, 2))
+
+
+def test_progress_flag_reaches_the_bar(monkeypatch):
+    """The bar itself is tested with the autoencoder (same training loop); here: DESOM's flag."""
+    from protoflow_encoders import _torch
+
+    seen, real = [], _torch.Progress
+
+    def spy(*args, **kwargs):
+        seen.append((args[1], kwargs["enabled"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_torch, "Progress", spy)
+    for flag in (True, False):
+        DESOM(seed=0, **(TINY | {"progress": flag, "iterations": 2})).fit(blobs(30, 4, 2))
+    assert seen == [("desom", True), ("desom", False)]

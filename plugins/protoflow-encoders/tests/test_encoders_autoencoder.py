@@ -103,3 +103,29 @@ def test_bad_parameters_name_themselves(params, name):
 def test_cuda_without_a_gpu_is_a_clear_error():
     with pytest.raises(ConfigError, match="CUDA is not available"):
         AutoencoderEncoder(device="cuda", **TINY).fit(blobs(20, 4, 2))
+
+
+def test_progress_bar_is_drawn_on_a_terminal_only(monkeypatch):
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = Tty()
+    monkeypatch.setattr("sys.stderr", err)
+    AutoencoderEncoder(**(TINY | {"progress": True, "epochs": 1})).fit(blobs(32, 4, 2))
+    assert "autoencoder" in err.getvalue() and "2/2" in err.getvalue()  # 32 rows / 16 = 2 steps
+    plain = io.StringIO()  # not a terminal: nothing is drawn
+    monkeypatch.setattr("sys.stderr", plain)
+    AutoencoderEncoder(**(TINY | {"progress": True, "epochs": 1})).fit(blobs(32, 4, 2))
+    assert plain.getvalue() == ""
+
+
+def test_torch_threads_sets_and_restores_the_thread_count():
+    from protoflow_encoders._torch import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(3):
+        assert torch.get_num_threads() == 3
+    assert torch.get_num_threads() == before

@@ -87,3 +87,20 @@ def test_distortion_gradient_matches_finite_differences():
         Wp[k, j] += eps
         Wm[k, j] -= eps
         assert g[k, j] == pytest.approx((loss(Wp) - loss(Wm)) / (2 * eps), rel=1e-6)
+
+
+@pytest.mark.parametrize("lattice", [Lattice(5, 7), Lattice(4, 6, kind="hex"), Lattice(6, 4, toroidal=True),
+                                     Lattice(4, 4, kind="hex", toroidal=True)])
+@pytest.mark.parametrize("T", [0.3, 1.0, 7.5])
+def test_kernel_table_is_the_gaussian_kernel(lattice, T):
+    dist = lattice.distances()
+    table = batch.KernelTable(dist)
+    assert table._index is not None  # hop counts: the lookup path
+    np.testing.assert_array_equal(table(T), gaussian_kernel(dist, T))
+
+
+def test_kernel_table_falls_back_for_non_integer_or_infinite_distances():
+    d = np.array([[0.0, 1.5, np.inf], [1.5, 0.0, 2.0], [np.inf, 2.0, 0.0]])
+    table = batch.KernelTable(d)
+    assert table._index is None
+    np.testing.assert_array_equal(table(1.2), gaussian_kernel(d, 1.2))

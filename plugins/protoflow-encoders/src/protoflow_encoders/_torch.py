@@ -7,6 +7,7 @@ Nothing here imports torch at module import time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,27 @@ def resolve_device(device: Any, *, for_loading: bool = False) -> Any:
             "(no GPU, or a CPU-only torch build); use device='cpu'."
         )
     return torch.device(device)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with torch's intra-op thread count set to `n`, then restore it.
+
+    Small networks gain nothing from threads, and on a busy machine OpenMP's spinning
+    threads can slow them down many times over; the plugins' tests use one thread.
+    Without torch installed there is nothing to set.
+    """
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def torch_generator(rng: np.random.Generator) -> Any:

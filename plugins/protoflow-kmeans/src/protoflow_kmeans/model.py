@@ -8,6 +8,7 @@ import numpy as np
 
 from protoflow import Graph, NoTopology, PrototypeModelBase
 from protoflow.errors import ConfigError, ValidationError
+from protoflow.scale import is_chunked
 from protoflow.validation import check_array, check_choice, check_int, check_seed
 
 #: above this many samples, ``algorithm="auto"`` switches to MiniBatchKMeans: full Lloyd
@@ -87,7 +88,9 @@ class KMeansPrototypes(PrototypeModelBase):
         self.seed = seed
 
     def fit(self, Z: Any, y: Any = None) -> KMeansPrototypes:
-        """Z : array-like of shape (n_samples >= n_units, n_features). y is ignored. Returns self."""
+        """Z : array-like of shape (n_samples >= n_units, n_features), or chunked data (a dask
+        array or a list of .npy files: Lloyd iterations as Dask map-reduces, see
+        `protoflow_kmeans.chunked`). y is ignored. Returns self."""
         from sklearn.cluster import KMeans, MiniBatchKMeans
 
         n_units = check_int("n_units", self.n_units, minimum=1)
@@ -101,6 +104,10 @@ class KMeansPrototypes(PrototypeModelBase):
         max_iter = check_int("max_iter", self.max_iter, minimum=1)
         n_init = check_int("n_init", self.n_init, minimum=1)
         batch_size = check_int("batch_size", self.batch_size, minimum=1)
+        if is_chunked(Z):  # a dask array or .npy files: chunked Lloyd iterations
+            from protoflow_kmeans.chunked import fit_chunked
+
+            return fit_chunked(self, Z, n_units=n_units, max_iter=max_iter, n_init=n_init)
         random_state = int(check_seed(self.seed).integers(2**31 - 1))
         Z = check_array(Z, name="Z")
         if Z.shape[0] < n_units:

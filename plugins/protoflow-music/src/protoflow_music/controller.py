@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 
 from protoflow import inversion
+from protoflow._backend import as_tensor, resolve_device, to_numpy
 from protoflow.base import ControllerBase
 from protoflow.errors import ConfigError, ValidationError
 from protoflow.validation import check_choice, check_float, check_int, check_seed
 from protoflow_music import sets
-from protoflow_music.solver import ROUTES, solve_regularized
+from protoflow_music.solver import ROUTES, array_namespace, solve_regularized
 
 MODES = ("informed", "cluster", "cluster-random", "free")
 
@@ -88,6 +89,13 @@ class MUSIC(ControllerBase):
         Linear solver; "auto" takes the cheapest exact route (see `solver.choose_route`).
     seed : int, Generator or None
         Drives every random choice (free-mode directions, sub-sampling, noise).
+    backend : {"numpy", "torch"}, default "numpy"
+        Array library of the heavy part of a step: building the (points x rows x D) Jacobian
+        stacks, the batched solve and the energy terms. Masks, activations and random draws
+        stay in numpy (the same seed gives the same draws on both backends), and points are
+        returned as numpy arrays. Free mode's eigendecomposition always runs in numpy.
+    device : {"cpu", "cuda", "cuda:N", "auto"} or None, default None ("cpu")
+        torch device; CUDA where it is unavailable is a ConfigError.
 
     Each step's info holds ``step_length``, ``solver``, ``trust_radius``, ``clipped``,
     ``n_rows`` and the energy terms ``energy_preserve``, ``energy_target``, ``energy_reg``,
@@ -116,6 +124,8 @@ class MUSIC(ControllerBase):
         jitter: float = 0.0,
         solver: str = "auto",
         seed: Any = None,
+        backend: str = "numpy",
+        device: str | None = None,
     ) -> None:
         self.mode = mode
         self.gamma = gamma
@@ -135,6 +145,8 @@ class MUSIC(ControllerBase):
         self.jitter = jitter
         self.solver = solver
         self.seed = seed
+        self.backend = backend
+        self.device = device
 
     # -- validation -------------------------------------------------------------------------
 
@@ -155,6 +167,7 @@ class MUSIC(ControllerBase):
             "target_noise": check_float("target_noise", self.target_noise, minimum=0.0),
             "jitter": check_float("jitter", self.jitter, minimum=0.0),
             "solver": check_choice("solver", self.solver, ("auto", *ROUTES)),
+            "device": resolve_device(self.backend, self.device),  # None: numpy
         }
         sub = self.subsample
         if sub is not None:
@@ -186,7 +199,9 @@ class MUSIC(ControllerBase):
             raise ConfigError(
                 f"parameter 'target_weights' has {len(tw)} weights for {len(units)} target units"
             )
-        return {"p": p, "W": W, "units": units, "rng": check_seed(self.seed), "rings": {}}
+        # the prototypes go to the device once per run, not once per step
+        W_dev = W if p["device"] is None else as_tensor(W, p["device"])
+        return {"p": p, "W": W, "W_dev": W_dev, "units": units, "rng": check_seed(self.seed), "rings": {}}
 
     # -- one step ---------------------------------------------------------------------------
 
@@ -229,7 +244,7 @@ class MUSIC(ControllerBase):
             if p["mode"] == "free":
                 dz, route, terms = self._free_direction(Z, W, S, rho, p, rng)
             else:
-                dz, route, terms = self._solve(Z, W, S, T, p, rng, cluster)
+                dz, route, terms = self._solve(Z, W, S, T, p, rng, cluster, state["W_dev"])
             n_rows = max(n_rows, int((S | T).sum(axis=1).max()))
             routes.append(route)
             for key, value in terms.items():
@@ -257,20 +272,25 @@ class MUSIC(ControllerBase):
         return Z, info
 
     def _rows(
-        self, Z: np.ndarray, W: np.ndarray, idx: np.ndarray, valid: np.ndarray, p: dict, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Jacobian rows (n, r, D) of units `idx` (n, r) and the distances ||z - w|| (n, r)."""
+        self, Z: Any, W: Any, idx: Any, valid: Any, p: dict, rng: np.random.Generator
+    ) -> tuple[Any, Any]:
+        """Jacobian rows (n, r, D) of units `idx` (n, r) and the distances ||z - w|| (n, r).
+
+        Z (n, D), W (n_units, D), idx and valid (n, r) are all numpy arrays or all torch
+        tensors on one device; the results are of the same kind.
+        """
+        xp = array_namespace(Z)
         diff = Z[:, None, :] - W[idx]
-        dist = np.linalg.norm(diff, axis=2)
+        dist = xp.sqrt((diff * diff).sum(axis=2))
         rows = 2.0 * diff
         if p["row_normalize"]:
-            scale = np.where(dist > 0, 2.0 * dist, 1.0)  # a row at its own prototype is zero
+            scale = xp.where(dist > 0, 2.0 * dist, 1.0)  # a row at its own prototype is zero
             rows /= scale[..., None]
         rows *= valid[..., None]
         if p["jitter"] > 0:
-            E = rng.normal(size=rows.shape) * valid[..., None]
-            norm = np.sqrt((E**2).sum(axis=(1, 2)))
-            rows += p["jitter"] * E / np.where(norm > 0, norm, 1.0)[:, None, None]
+            E = _like(rng.normal(size=tuple(rows.shape)), rows) * valid[..., None]
+            norm = xp.sqrt((E**2).sum(axis=(1, 2)))
+            rows += p["jitter"] * E / xp.where(norm > 0, norm, 1.0)[:, None, None]
         return rows, dist
 
     def _solve(
@@ -282,8 +302,13 @@ class MUSIC(ControllerBase):
         p: dict,
         rng: np.random.Generator,
         cluster: np.ndarray,
+        W_dev: Any = None,
     ) -> tuple[np.ndarray, str, dict[str, np.ndarray]]:
-        """Minimise the MUSIC energy for every point: stack weighted rows, solve, report terms."""
+        """Minimise the MUSIC energy for every point: stack weighted rows, solve, report terms.
+
+        W_dev : the prototypes where the rows are built and solved (numpy W, or a tensor on
+        p["device"]); the results come back as numpy arrays either way.
+        """
         n, D = Z.shape
         keep = S | T
         r = int(keep.sum(axis=1).max())
@@ -296,19 +321,23 @@ class MUSIC(ControllerBase):
         dz = np.empty_like(Z)
         terms = {k: np.empty(n) for k in ("energy_preserve", "energy_target", "energy_reg")}
         route = ""
+        Wx = W if W_dev is None else W_dev
+        xp = array_namespace(Wx)
+        Zx, idx, valid, is_t, weight = (_like(a, Wx) for a in (Z, idx, valid, is_t, weight))
         block = max(1, _BLOCK_ELEMENTS // max(1, r * D))
         for lo in range(0, n, block):
             sl = slice(lo, lo + block)
-            rows, dist = self._rows(Z[sl], W, idx[sl], valid[sl], p, rng)
+            rows, dist = self._rows(Zx[sl], Wx, idx[sl], valid[sl], p, rng)
             b = -p["eta"] * (dist / 2.0 if p["row_normalize"] else dist**2)
             if p["target_noise"] > 0:
-                b = b + rng.normal(scale=p["target_noise"], size=b.shape)
+                b = b + _like(rng.normal(scale=p["target_noise"], size=tuple(b.shape)), b)
             J = rows * weight[sl, :, None]
-            y = np.where(is_t[sl], weight[sl] * b, 0.0)
-            dz[sl], route = solve_regularized(J, y, p["lam"], p["solver"])
-            resid = np.einsum("nrd,nd->nr", J, dz[sl]) - y
-            terms["energy_preserve"][sl] = np.where(is_t[sl], 0.0, resid**2).sum(axis=1)
-            terms["energy_target"][sl] = np.where(is_t[sl], resid**2, 0.0).sum(axis=1)
+            y = xp.where(is_t[sl], weight[sl] * b, 0.0)
+            dz_b, route = solve_regularized(J, y, p["lam"], p["solver"])
+            sq = (xp.einsum("nrd,nd->nr", J, dz_b) - y) ** 2
+            dz[sl] = _as_numpy(dz_b)
+            terms["energy_preserve"][sl] = _as_numpy(xp.where(is_t[sl], 0.0, sq).sum(axis=1))
+            terms["energy_target"][sl] = _as_numpy(xp.where(is_t[sl], sq, 0.0).sum(axis=1))
             terms["energy_reg"][sl] = p["lam"] * (dz[sl] ** 2).sum(axis=1)
         return dz, route, terms
 
@@ -354,6 +383,16 @@ class MUSIC(ControllerBase):
             "energy_reg": p["lam"] * (dz**2).sum(axis=1),
         }
         return dz, "eigh", terms
+
+
+def _like(a: np.ndarray, ref: Any) -> Any:
+    """Numpy array `a` as the same kind as `ref`: itself, or a tensor on ref's device."""
+    return a if isinstance(ref, np.ndarray) else as_tensor(a, ref.device)
+
+
+def _as_numpy(a: Any) -> np.ndarray:
+    """A numpy array or a torch tensor (any device) as a numpy array."""
+    return a if isinstance(a, np.ndarray) else to_numpy(a)
 
 
 def _trust_radius(act: np.ndarray, p: dict) -> np.ndarray:

@@ -3,9 +3,14 @@
 Every step solves ``dz = argmin ||J dz - y||^2 + lam ||dz||^2`` for a batch of points, i.e.
 ``(J^T J + lam I) dz = J^T y`` (spec §2). Rows that are all zero (padding, so that points with
 constraint sets of different sizes can share one array) change neither side, so padding is exact.
+
+The same routes run on numpy arrays or on torch tensors (any device; torch is never imported
+here: a tensor arrives only from a controller with ``backend="torch"``).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -32,21 +37,21 @@ def choose_route(n_rows: int, n_features: int) -> str:
 
 
 def solve_regularized(
-    J: np.ndarray,
-    y: np.ndarray,
+    J: Any,
+    y: Any,
     lam: float,
     route: str = "auto",
     *,
     cg_tol: float = 1e-13,
     cg_maxiter: int | None = None,
-) -> tuple[np.ndarray, str]:
+) -> tuple[Any, str]:
     """Solve ``(J^T J + lam I) dz = J^T y`` for each point of a batch.
 
     Parameters
     ----------
-    J : ndarray of shape (n_points, n_rows, n_features)
+    J : ndarray or torch tensor of shape (n_points, n_rows, n_features)
         Stacked, weighted Jacobian rows of each point.
-    y : ndarray of shape (n_points, n_rows)
+    y : ndarray or tensor (like J) of shape (n_points, n_rows)
         Weighted desired first-order changes.
     lam : float > 0
         Tikhonov strength (makes the system positive definite).
@@ -56,7 +61,7 @@ def solve_regularized(
 
     Returns
     -------
-    dz : ndarray of shape (n_points, n_features)
+    dz : ndarray or tensor (like J) of shape (n_points, n_features)
     route : the route taken
     """
     n, r, d = J.shape
@@ -64,45 +69,73 @@ def solve_regularized(
         route = choose_route(r, d)
     if route not in ROUTES:
         raise ConfigError(f"parameter 'solver' must be 'auto' or one of {ROUTES}, got {route!r}")
+    xp = array_namespace(J)
     if n == 0 or r == 0:
-        return np.zeros((n, d)), route
+        return (np.zeros((n, d)) if xp is np else J.new_zeros((n, d))), route
+    Jt = J.swapaxes(1, 2)
     if route == "woodbury":
         # (J^T J + lam I)^-1 J^T = J^T (J J^T + lam I)^-1 (push-through identity)
-        G = J @ J.transpose(0, 2, 1)
-        G[:, np.arange(r), np.arange(r)] += lam
-        u = scipy.linalg.cho_solve((np.linalg.cholesky(G), True), y[..., None])
-        return (J.transpose(0, 2, 1) @ u)[..., 0], route
-    rhs = np.einsum("nrd,nr->nd", J, y)
+        u = _spd_solve(_plus_diagonal(J @ Jt, lam), y[..., None])
+        return (Jt @ u)[..., 0], route
+    rhs = xp.einsum("nrd,nr->nd", J, y)
     if route == "cholesky":
-        M = J.transpose(0, 2, 1) @ J
-        M[:, np.arange(d), np.arange(d)] += lam
-        dz = scipy.linalg.cho_solve((np.linalg.cholesky(M), True), rhs[..., None])
-        return dz[..., 0], route
+        return _spd_solve(_plus_diagonal(Jt @ J, lam), rhs[..., None])[..., 0], route
     return _cg(J, rhs, lam, cg_tol, cg_maxiter or 10 * d), route
 
 
-def _cg(J: np.ndarray, rhs: np.ndarray, lam: float, tol: float, maxiter: int) -> np.ndarray:
-    """Batched conjugate gradients on v -> J^T J v + lam v, never forming the D x D matrix."""
+def array_namespace(a: Any) -> Any:
+    """numpy for an ndarray, else torch (the only other array type a controller passes)."""
+    if isinstance(a, np.ndarray):
+        return np
+    import torch
 
-    def apply(v: np.ndarray) -> np.ndarray:
-        return np.einsum("nrd,nr->nd", J, np.einsum("nrd,nd->nr", J, v)) + lam * v
+    return torch
 
-    x = np.zeros_like(rhs)
-    res = rhs.copy()
-    p = res.copy()
-    rr = np.einsum("nd,nd->n", res, res)
+
+def _plus_diagonal(G: Any, lam: float) -> Any:
+    """G + lam I for a batch of square matrices (n, m, m), in place."""
+    if isinstance(G, np.ndarray):
+        m = G.shape[-1]
+        G[:, np.arange(m), np.arange(m)] += lam
+    else:
+        G.diagonal(dim1=1, dim2=2).add_(lam)
+    return G
+
+
+def _spd_solve(G: Any, rhs: Any) -> Any:
+    """Solve G x = rhs for a batch of symmetric positive definite G (n, m, m), rhs (n, m, k)."""
+    if isinstance(G, np.ndarray):
+        return scipy.linalg.cho_solve((np.linalg.cholesky(G), True), rhs)
+    import torch
+
+    return torch.cholesky_solve(rhs, torch.linalg.cholesky(G))
+
+
+def _cg(J: Any, rhs: Any, lam: float, tol: float, maxiter: int) -> Any:
+    """Batched conjugate gradients on v -> J^T J v + lam v, never forming the D x D matrix.
+    J (n, r, D) and rhs (n, D) are numpy arrays or torch tensors (updates are out of place,
+    so the same code serves both)."""
+    xp = array_namespace(J)
+
+    def apply(v: Any) -> Any:
+        return xp.einsum("nrd,nr->nd", J, xp.einsum("nrd,nd->nr", J, v)) + lam * v
+
+    x = xp.zeros_like(rhs)
+    res = rhs
+    p = res
+    rr = xp.einsum("nd,nd->n", res, res)
     stop = tol**2 * rr
     for _ in range(maxiter):
         active = rr > stop
-        if not active.any():
+        if not bool(active.any()):
             break
         Ap = apply(p)
-        pAp = np.einsum("nd,nd->n", p, Ap)
-        alpha = np.where(active, rr / np.where(active, pAp, 1.0), 0.0)
-        x += alpha[:, None] * p
-        res -= alpha[:, None] * Ap
-        rr_new = np.einsum("nd,nd->n", res, res)
-        beta = np.where(active, rr_new / np.where(active, rr, 1.0), 0.0)
+        pAp = xp.einsum("nd,nd->n", p, Ap)
+        alpha = xp.where(active, rr / xp.where(active, pAp, 1.0), 0.0)
+        x = x + alpha[:, None] * p
+        res = res - alpha[:, None] * Ap
+        rr_new = xp.einsum("nd,nd->n", res, res)
+        beta = xp.where(active, rr_new / xp.where(active, rr, 1.0), 0.0)
         p = res + beta[:, None] * p
         rr = rr_new
     return x

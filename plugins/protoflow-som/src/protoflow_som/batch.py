@@ -23,6 +23,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
+from protoflow.neighborhood import gaussian_kernel
+
 #: bytes budget for one (rows, n_units) block of scores
 _BLOCK_BYTES = 1 << 25
 
@@ -80,16 +82,19 @@ def bmus(chunk: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     d2 = np.empty(n, dtype=np.float64)
     aug = np.empty((min(rows, n), d + 1), dtype=S.dtype)
     aug[:, d] = 1.0
+    # one score buffer for all blocks: a fresh (rows, K) array per block costs page faults
+    # comparable to the product itself
+    scores_buf = np.empty((min(rows, n), K), dtype=S.dtype)
     St = S.T
     for start in range(0, n, rows):
         block = chunk[start : start + rows]
         m = len(block)
         a = aug[:m]
         a[:, :d] = block
-        scores = a @ St
+        scores = np.matmul(a, St, out=scores_buf[:m])
         idx = scores.argmax(axis=1)
         out[start : start + m] = idx
-        best = scores[np.arange(m), idx].astype(np.float64)
+        best = np.take_along_axis(scores, idx[:, None], axis=1)[:, 0].astype(np.float64)
         b64 = block.astype(np.float64, copy=False)
         d2[start : start + m] = np.einsum("ij,ij->i", b64, b64) - 2.0 * best
     np.maximum(d2, 0.0, out=d2)  # cancellation can leave tiny negatives
@@ -119,6 +124,37 @@ def accumulate(chunk: np.ndarray, W: np.ndarray, *, S: np.ndarray | None = None)
     onehot = sparse.csr_matrix((np.ones(n), (b, np.arange(n))), shape=(K, n))
     sums = np.asarray(onehot @ chunk.astype(np.float64, copy=False))
     return BatchStats(sums.reshape(K, D), counts, float(d2.sum()), float(np.sqrt(d2).sum()))
+
+
+class KernelTable:
+    """``gaussian_kernel(distances, T)`` for many temperatures T, computed by lookup.
+
+    Lattice map distances are whole hop counts, so the Gaussian takes only max(d) + 1 distinct
+    values: evaluating exp once per distinct distance and gathering is exactly the same matrix,
+    about 5x faster than exp over all n_units^2 pairs (which otherwise rivals the BMU search on
+    large maps). Distances that are not all finite whole numbers (e.g. a graph with
+    unreachable units) use `gaussian_kernel` directly.
+
+    distances : ndarray (n_units, n_units), the topology's map distances.
+    """
+
+    #: above this many entries the gather index is stored as int32 (half the memory, slower)
+    _INTP_MAX_ENTRIES = 1 << 23
+
+    def __init__(self, distances: np.ndarray) -> None:
+        self.distances = distances
+        d = np.asarray(distances, dtype=np.float64)
+        self._index: np.ndarray | None = None
+        if d.size and np.isfinite(d).all() and d.min() >= 0 and d.max() < 2**31 and (d == np.round(d)).all():
+            dtype = np.intp if d.size <= self._INTP_MAX_ENTRIES else np.int32
+            self._index = d.astype(dtype)
+            self._levels = np.arange(int(d.max()) + 1, dtype=np.float64)
+
+    def __call__(self, temperature: float) -> np.ndarray:
+        """The kernel (n_units, n_units), float64, at temperature T > 0."""
+        if self._index is None:
+            return gaussian_kernel(self.distances, temperature)
+        return np.take(gaussian_kernel(self._levels, temperature), self._index)
 
 
 def update(W: np.ndarray, stats: BatchStats, kernel: np.ndarray) -> np.ndarray:

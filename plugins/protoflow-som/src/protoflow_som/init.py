@@ -25,13 +25,7 @@ def initial_prototypes(
     K, D = lattice.n_units, X.shape[1]
     if isinstance(init, str):
         if init == "random":
-            if X.shape[0] < K:
-                raise ValidationError(
-                    f"X has {X.shape[0]} samples but init='random' draws {K} distinct ones "
-                    f"(rows * cols = {lattice.rows} * {lattice.cols}); use init='pca', a smaller "
-                    "map, or more data."
-                )
-            return X[np.sort(rng.choice(X.shape[0], size=K, replace=False))].astype(np.float64)
+            return X[sample_indices(X.shape[0], lattice, rng)].astype(np.float64)
         if init == "pca":
             return pca_plane(X, lattice)
         raise ConfigError(
@@ -48,6 +42,21 @@ def initial_prototypes(
     return W.copy()
 
 
+def sample_indices(n_samples: int, lattice: Lattice, rng: np.random.Generator) -> np.ndarray:
+    """The sorted row indices (n_units,) that init='random' takes: distinct, drawn by `rng`.
+
+    Depends only on n_samples and the generator, so a chunked fit draws the same global rows.
+    """
+    K = lattice.n_units
+    if n_samples < K:
+        raise ValidationError(
+            f"X has {n_samples} samples but init='random' draws {K} distinct ones "
+            f"(rows * cols = {lattice.rows} * {lattice.cols}); use init='pca', a smaller "
+            "map, or more data."
+        )
+    return np.sort(rng.choice(n_samples, size=K, replace=False))
+
+
 def pca_plane(X: np.ndarray, lattice: Lattice) -> np.ndarray:
     """A grid on the plane of the first two principal components of X.
 
@@ -59,7 +68,12 @@ def pca_plane(X: np.ndarray, lattice: Lattice) -> np.ndarray:
         raise ValidationError("init='pca' needs at least 2 samples in X.")
     mean = X.mean(axis=0)
     Xc = X - mean
-    cov = (Xc.T @ Xc) / (X.shape[0] - 1)
+    return plane_from_moments(mean, (Xc.T @ Xc) / (X.shape[0] - 1), lattice)
+
+
+def plane_from_moments(mean: np.ndarray, cov: np.ndarray, lattice: Lattice) -> np.ndarray:
+    """`pca_plane` from the data's mean (n_features,) and covariance (n_features, n_features),
+    e.g. streamed over chunks (`protoflow.scale.moments`). Returns (n_units, n_features)."""
     vals, vecs = np.linalg.eigh(cov)
     order = np.argsort(vals)[::-1][:2]
     vals, vecs = np.maximum(vals[order], 0.0), vecs[:, order]

@@ -9,9 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from protoflow._backend import resolve_device
 from protoflow.base import PrototypeModelBase
 from protoflow.errors import ConfigError, TopologyError
-from protoflow.neighborhood import exponential_temperature, gaussian_kernel
+from protoflow.neighborhood import exponential_temperature
+from protoflow.scale import is_chunked
 from protoflow.topology import Lattice
 from protoflow.validation import (
     check_array,
@@ -20,7 +22,7 @@ from protoflow.validation import (
     check_int,
     check_seed,
 )
-from protoflow_som import batch, rules
+from protoflow_som import batch, rules, torch_backend
 from protoflow_som.init import initial_prototypes
 
 ALGORITHMS = ("batch", "minibatch", "online")
@@ -59,9 +61,9 @@ class SOM(PrototypeModelBase):
         (slow; for parity with other libraries).
     t_max, t_min : float or None
         Temperature range. None gives 0.5 and 0.05 times max(rows, cols) (t_min at least 0.5).
-        In ``benchmarks/bench_som.py`` (10 epochs) this default gives lower quantization error
-        than MiniSom on every workload and lower topographic error on most; raise t_min for a
-        smoother map (lower TE), lower it for lower QE. The DESOM paper's schedule,
+        The final width t_min trades quantization error against topographic error: raise it
+        for a smoother map (lower TE), lower it for lower QE (measurements against MiniSom and
+        somoclu: ``docs/benchmarks.md``). The DESOM paper's schedule,
         ``t_max=max(rows, cols), t_min=0.1``, ends with almost no neighbourhood: lower
         quantization error, higher topographic error.
     init : "random" | "pca" | array of shape (rows * cols, n_features)
@@ -78,6 +80,13 @@ class SOM(PrototypeModelBase):
         Minibatch size for "minibatch" (the DESOM paper's 256).
     seed : int or None
         Seeds the initialisation and the sample order.
+    backend : "numpy" | "torch"
+        Array library of the "batch" and "minibatch" epochs ("online" is numpy only). The torch
+        epochs mirror the numpy ones (same schedule, same seeded sample order; they agree to
+        about 1e-12 in float64 on the CPU); prototypes_ stays a numpy array either way.
+    device : "cpu" | "cuda" | "cuda:N" | "auto" | None
+        torch device (None: "cpu"; "auto": CUDA when available). Asking for CUDA where it is
+        unavailable is a ConfigError; with backend="numpy" only "cpu"/None are accepted.
 
     Attributes
     ----------
@@ -104,6 +113,8 @@ class SOM(PrototypeModelBase):
         learning_rate: float | None = None,
         batch_size: int = 256,
         seed: int | None = None,
+        backend: str = "numpy",
+        device: str | None = None,
     ) -> None:
         self.rows = rows
         self.cols = cols
@@ -118,6 +129,8 @@ class SOM(PrototypeModelBase):
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.seed = seed
+        self.backend = backend
+        self.device = device
 
     # -- parameters --------------------------------------------------------------------------
 
@@ -149,17 +162,39 @@ class SOM(PrototypeModelBase):
             "learning_rate": check_float("learning_rate", lr, minimum=0.0, strict_min=True),
             "batch_size": check_int("batch_size", self.batch_size, minimum=1),
             "dtype": np.dtype(dtype),
+            **self._compute_config(algorithm),
         }
+
+    def _compute_config(self, algorithm: str) -> dict[str, Any]:
+        """{"device": the torch device, or None for the numpy backend} (validated)."""
+        device = resolve_device(self.backend, self.device)
+        if device is not None and algorithm == "online":
+            raise ConfigError(
+                "parameter 'backend': backend='torch' runs the 'batch' and 'minibatch' "
+                "algorithms; the sample-by-sample 'online' rule needs backend='numpy'."
+            )
+        return {"device": device}
+
+    @staticmethod
+    def _on_device(X: np.ndarray, cfg: dict[str, Any]) -> Any:
+        """The training data where the epochs compute: X itself for numpy, else a tensor."""
+        return X if cfg["device"] is None else torch_backend.as_tensor(X, cfg["device"])
 
     # -- training ----------------------------------------------------------------------------
 
     def fit(self, X: Any, y: Any = None) -> SOM:
         """Train from scratch for `epochs` epochs.
 
-        X : array-like of shape (n_samples, n_features). y is ignored. Returns self.
+        X : array-like of shape (n_samples, n_features), or chunked data (a dask array or a list
+        of .npy files): then each batch epoch is a Dask map-reduce
+        (`protoflow_som.chunked`). y is ignored. Returns self.
         """
+        if is_chunked(X):
+            from protoflow_som.chunked import fit_chunked
+
+            return fit_chunked(self, X)
         cfg = self._config()
-        X = self._start(X, cfg)
+        X = self._on_device(self._start(X, cfg), cfg)  # moved to the device once, not per epoch
         for _ in range(cfg["epochs"]):
             self._epoch(X, cfg)
         return self
@@ -179,7 +214,7 @@ class SOM(PrototypeModelBase):
             X = self._start(X, cfg)
         else:
             X = check_array(X, name="X", n_features=self.n_features_in_, allow_float32=True)
-        self._epoch(X.astype(cfg["dtype"], copy=False), cfg)
+        self._epoch(self._on_device(X.astype(cfg["dtype"], copy=False), cfg), cfg)
         return self
 
     def _start(self, X: Any, cfg: dict[str, Any]) -> np.ndarray:
@@ -195,8 +230,11 @@ class SOM(PrototypeModelBase):
         self._adam = rules.Adam(W.shape, cfg["learning_rate"])
         return X.astype(cfg["dtype"], copy=False)
 
-    def _epoch(self, X: np.ndarray, cfg: dict[str, Any]) -> None:
-        """Epoch number n_iter_ of `epochs`: updates prototypes_, the history and n_iter_."""
+    def _epoch(self, X: Any, cfg: dict[str, Any]) -> None:
+        """Epoch number n_iter_ of `epochs`: updates prototypes_, the history and n_iter_.
+
+        X : (n_samples, n_features) in the working dtype; a tensor on cfg["device"] for torch.
+        """
         e, E = self.n_iter_, cfg["epochs"]
         dist = self.topology_.distances()
         W = self.prototypes_
@@ -205,9 +243,12 @@ class SOM(PrototypeModelBase):
         if cfg["algorithm"] == "batch":
             # one update per epoch: epoch e sits at e / (E - 1) of the schedule
             T = exponential_temperature(e, E - 1, cfg["t_max"], cfg["t_min"])
-            stats = batch.accumulate(X, W)
-            self.prototypes_ = batch.update(W, stats, gaussian_kernel(dist, T))
-            err = stats.error
+            if cfg["device"] is not None:
+                self.prototypes_, err = torch_backend.batch_epoch(X, W, dist, T)
+            else:
+                stats = batch.accumulate(X, W)
+                self.prototypes_ = batch.update(W, stats, self._kernel_table(dist)(T))
+                err = stats.error
         else:
             err = self._sample_epoch(X, W, dist, cfg)
         self.quantization_error_history_ = np.append(
@@ -215,7 +256,14 @@ class SOM(PrototypeModelBase):
         )
         self.n_iter_ = e + 1
 
-    def _sample_epoch(self, X: np.ndarray, W: np.ndarray, dist: np.ndarray, cfg: dict[str, Any]) -> float:
+    def _kernel_table(self, dist: np.ndarray) -> batch.KernelTable:
+        """The kernel lookup of these map distances, built once per topology (not saved)."""
+        table = getattr(self, "_kernel_cache", None)
+        if table is None or table.distances is not dist:
+            table = self._kernel_cache = batch.KernelTable(dist)
+        return table
+
+    def _sample_epoch(self, X: Any, W: np.ndarray, dist: np.ndarray, cfg: dict[str, Any]) -> float:
         """A minibatch or online epoch; the schedule runs over every update of every epoch."""
         e, E, algorithm = self.n_iter_, cfg["epochs"], cfg["algorithm"]
         order = self._rng.permutation(X.shape[0])
@@ -230,7 +278,8 @@ class SOM(PrototypeModelBase):
         if algorithm == "minibatch":
             if getattr(self, "_adam", None) is None:
                 self._adam = rules.Adam(W.shape, lr0)
-            err = rules.minibatch_epoch(W64, X, order, dist, temperature, cfg["batch_size"], self._adam)
+            epoch = rules.minibatch_epoch if cfg["device"] is None else torch_backend.minibatch_epoch
+            err = epoch(W64, X, order, dist, temperature, cfg["batch_size"], self._adam)
         else:
 
             def rate(i: int) -> float:

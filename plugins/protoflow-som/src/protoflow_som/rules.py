@@ -26,13 +26,17 @@ class Adam:
         self.t = 0
 
     def step(self, W: np.ndarray, grad: np.ndarray) -> None:
-        """Update W (float64, in place) with the gradient (same shape)."""
+        """Update W (float64, in place) with the gradient (same shape).
+
+        Only operators are used (``** 0.5``, not ``np.sqrt``), so the same code steps torch
+        tensors when m, v, W and grad are tensors (`protoflow_som.torch_backend`).
+        """
         b1, b2, eps = 0.9, 0.999, 1e-7
         self.t += 1
         self.m = b1 * self.m + (1 - b1) * grad
         self.v = b2 * self.v + (1 - b2) * grad * grad
         lr_t = self.lr * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-        W -= lr_t * self.m / (np.sqrt(self.v) + eps)
+        W -= lr_t * self.m / (self.v**0.5 + eps)
 
 
 def distortion_gradient(W: np.ndarray, X: np.ndarray, h: np.ndarray) -> np.ndarray:
