@@ -17,18 +17,23 @@ TORCH_PIN = "torch==2.13.0"
 
 
 class TorchNotInstalledError(ProtoflowError, ImportError):
-    """backend="torch" was asked for, but PyTorch is not installed."""
+    """PyTorch is needed (backend="torch", the autoencoder, DESOM) but is not installed."""
 
 
-def require_torch() -> Any:
-    """Import and return torch, or raise `TorchNotInstalledError` saying how to install it."""
+def require_torch(needed_by: str = "backend='torch'", fallback: str = "use backend='numpy'") -> Any:
+    """Import and return torch, or raise `TorchNotInstalledError` saying how to install it.
+
+    `needed_by` names what needs torch in the message; `fallback` ("" for none) says what to
+    do instead. Plugins that need torch (autoencoder, DESOM) call this too.
+    """
     try:
         import torch
     except ImportError as exc:
+        instead = f", or {fallback}" if fallback else ""
         raise TorchNotInstalledError(
-            "backend='torch' needs PyTorch, which is not installed. Install the CPU build with "
+            f"{needed_by} needs PyTorch, which is not installed. Install the CPU build with "
             f"`pip install {TORCH_PIN} --index-url https://download.pytorch.org/whl/cpu` "
-            f"(or `pip install {TORCH_PIN}` for CUDA), or use backend='numpy'."
+            f"(or `pip install {TORCH_PIN}` for CUDA){instead}."
         ) from exc
     return torch
 

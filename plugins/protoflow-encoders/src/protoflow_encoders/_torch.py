@@ -12,28 +12,17 @@ from typing import Any
 
 import numpy as np
 
+from protoflow import _backend
 from protoflow._progress import Progress
-from protoflow.errors import ConfigError, ProtoflowError
+from protoflow.errors import ConfigError
 
-TORCH_PIN = "torch==2.13.0"
 INFERENCE_BATCH = 4096
 
 
-class TorchNotInstalledError(ProtoflowError, ImportError):
-    """torch is needed (autoencoder, DESOM) but is not installed."""
-
-
 def require_torch() -> Any:
-    """Import and return torch, or raise `TorchNotInstalledError` saying how to install it."""
-    try:
-        import torch
-    except ImportError as exc:
-        raise TorchNotInstalledError(
-            "this component needs PyTorch, which is not installed. Install the CPU build with "
-            f"`pip install {TORCH_PIN} --index-url https://download.pytorch.org/whl/cpu` "
-            f"(or `pip install {TORCH_PIN}`)."
-        ) from exc
-    return torch
+    """Import and return torch, or raise the core's `TorchNotInstalledError` saying how to
+    install it (one error type for every component that needs torch)."""
+    return _backend.require_torch("this component", fallback="")
 
 
 def resolve_device(device: Any, *, for_loading: bool = False) -> Any:
