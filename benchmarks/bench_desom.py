@@ -2,7 +2,7 @@
 
 Target (issue 3): DESOM / AE <= 1.25, i.e. the SOM layer (BMU search, neighbourhood weights,
 weighted distortion and the prototype gradient) is cheap next to the network. Both run through
-the same training loop (`protoflow_encoders._torch.train`) on the same data and network
+the same training loop (`protoflow_encoders.torch_training.train`) on the same data and network
 (784-500-500-2000-10 dense, batch 256, MNIST), in one process, alternating AE and DESOM runs
 so that background load hits both alike; the median over repeats is reported, with the
 spread of the repeats. The SOM layer's own cost (kernel at the step's temperature, the loss and

@@ -13,6 +13,7 @@ from __future__ import annotations
 from protoflow.base import ControllerBase, EncoderBase, ParamsMixin, PrototypeModelBase
 from protoflow.errors import (
     ConfigError,
+    DaskNotInstalledError,
     DataNotFoundError,
     DuplicatePluginError,
     MetricNotApplicableError,
@@ -23,6 +24,7 @@ from protoflow.errors import (
     PluginLoadError,
     ProtoflowError,
     TopologyError,
+    TorchNotInstalledError,
     UnknownPluginError,
     ValidationError,
 )
@@ -33,6 +35,7 @@ from protoflow.pipeline import run
 from protoflow.protocols import Controller, Encoder, PrototypeModel, Trajectory
 from protoflow.prototypes import PrototypeSet
 from protoflow.registry import (
+    Registrar,
     available,
     create_controller,
     create_encoder,
@@ -50,6 +53,7 @@ __all__ = [
     "ConfigError",
     "Controller",
     "ControllerBase",
+    "DaskNotInstalledError",
     "DataNotFoundError",
     "DuplicatePluginError",
     "Encoder",
@@ -69,8 +73,10 @@ __all__ = [
     "PrototypeModel",
     "PrototypeModelBase",
     "PrototypeSet",
+    "Registrar",
     "Topology",
     "TopologyError",
+    "TorchNotInstalledError",
     "Trajectory",
     "UnknownPluginError",
     "ValidationError",

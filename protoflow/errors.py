@@ -47,6 +47,20 @@ class DataNotFoundError(ProtoflowError, FileNotFoundError):
     """A dataset could not be found; the message says where protoflow looked."""
 
 
+class TorchNotInstalledError(ProtoflowError, ImportError):
+    """PyTorch is needed (``backend="torch"``, a torch-based plugin) but is not installed.
+
+    The message carries the pinned install command; see `protoflow.backend.require_torch`.
+    """
+
+
+class DaskNotInstalledError(ProtoflowError, ImportError):
+    """Chunked (out-of-core) work was asked for but dask is not installed.
+
+    The message carries the install command; see `protoflow.backend.require_dask`.
+    """
+
+
 class PluginError(ProtoflowError):
     """Base class of plugin-system errors."""
 

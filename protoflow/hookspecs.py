@@ -16,9 +16,12 @@ arguments), so new arguments can be added later without breaking any plugin.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pluggy
+
+if TYPE_CHECKING:  # the registry imports this module; the annotation is only for readers
+    from protoflow.registry import Registrar
 
 PROJECT = "protoflow"
 
@@ -27,7 +30,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def protoflow_register_models(registry: Any) -> None:
+def protoflow_register_models(registry: Registrar) -> None:
     """Register prototype models.
 
     :param registry: call ``registry.add_model(name, factory, summary="...")`` for each model.
@@ -37,7 +40,7 @@ def protoflow_register_models(registry: Any) -> None:
 
 
 @hookspec
-def protoflow_register_encoders(registry: Any) -> None:
+def protoflow_register_encoders(registry: Registrar) -> None:
     """Register encoders.
 
     :param registry: call ``registry.add_encoder(name, factory, summary="...")`` for each one.
@@ -46,7 +49,7 @@ def protoflow_register_encoders(registry: Any) -> None:
 
 
 @hookspec
-def protoflow_register_controllers(registry: Any) -> None:
+def protoflow_register_controllers(registry: Registrar) -> None:
     """Register controllers.
 
     :param registry: call ``registry.add_controller(name, factory, summary="...")``.
@@ -55,7 +58,7 @@ def protoflow_register_controllers(registry: Any) -> None:
 
 
 @hookspec
-def protoflow_register_datasets(registry: Any) -> None:
+def protoflow_register_datasets(registry: Registrar) -> None:
     """Register dataset loaders (offline only).
 
     :param registry: call ``registry.add_dataset(name, loader, summary="...")``; ``loader(**params)``

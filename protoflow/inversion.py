@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from protoflow._backend import as_tensor, require_torch, resolve_device, to_numpy
+from protoflow.backend import as_tensor, require_torch, resolve_device, to_numpy
 from protoflow.errors import NotInvertibleError, ValidationError
 from protoflow.validation import check_array, check_finite
 

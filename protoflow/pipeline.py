@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from protoflow import _progress
+from protoflow import progress
 from protoflow.config import ComponentSpec, PairSpec, RunConfig, load_config, parse_config
 from protoflow.data import Dataset
 from protoflow.errors import ConfigError, MetricNotApplicableError, ValidationError
@@ -145,7 +145,7 @@ class _Run:
     # -- helpers ------------------------------------------------------------------------------
 
     def stage(self, message: str) -> None:
-        _progress.stage(message, enabled=not self.quiet)
+        progress.stage(message, enabled=not self.quiet)
 
     def timed(self, key: str, t0: float) -> None:
         self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - t0
@@ -334,7 +334,7 @@ class _Run:
             return {}
         pairs_out = []
         names = _unique_labels([c.name for c in controllers])
-        with _progress.Progress(len(cfg.run.pairs) * len(controllers), f"paths {bb.label}",
+        with progress.Progress(len(cfg.run.pairs) * len(controllers), f"paths {bb.label}",
                                 enabled=not self.quiet) as bar:
             for p_i, pair in enumerate(cfg.run.pairs):
                 starts, target, target_label = self.resolve_pair(pair, bb, data, test)

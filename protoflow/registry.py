@@ -69,26 +69,54 @@ class ComponentInfo:
         return f"plugin {self.plugin!r}"
 
 
-class _RegistrationView:
-    """What a hook receives as ``registry``: ``add_*`` calls attributed to one plugin."""
+class Registrar:
+    """What every ``protoflow_register_*`` hook receives as its ``registry`` argument.
+
+    Each ``add_*`` call registers one component, attributed to the plugin (and its
+    distribution and version) whose hook is running, so errors and ``protoflow plugins`` can
+    say who provided what. Plugins never construct one; protoflow passes it in::
+
+        @protoflow.hookimpl
+        def protoflow_register_models(registry: protoflow.Registrar) -> None:
+            registry.add_model("my-som", MySOM, summary="A SOM of my own.")
+
+    Names are lower-case kebab-case (``[a-z][a-z0-9-]*``). ``factory(**params)`` must return a
+    new, unfitted component; a class is the usual factory. A name another plugin already
+    registered is refused for both (see `DuplicatePluginError`); the rest of the plugin's
+    components still register.
+    """
 
     def __init__(self, registry: Registry, plugin: str, dist: str | None, version: str | None):
         self._registry, self._plugin, self._dist, self._version = registry, plugin, dist, version
+
+    @property
+    def plugin(self) -> str:
+        """The name of the plugin whose hook is running."""
+        return self._plugin
+
+    @property
+    def distribution(self) -> str | None:
+        """The installed distribution that provides the plugin (None when registered by hand)."""
+        return self._dist
 
     def _add(self, kind: str, name: str, factory: Callable[..., Any], summary: str) -> None:
         info = ComponentInfo(kind, name, factory, summary, self._plugin, self._dist, self._version)
         self._registry._add(info)
 
     def add_model(self, name: str, factory: Callable[..., Any], summary: str = "") -> None:
+        """Register a prototype model (a `protoflow.protocols.PrototypeModel` factory)."""
         self._add("model", name, factory, summary)
 
     def add_encoder(self, name: str, factory: Callable[..., Any], summary: str = "") -> None:
+        """Register an encoder (a `protoflow.protocols.Encoder` factory)."""
         self._add("encoder", name, factory, summary)
 
     def add_controller(self, name: str, factory: Callable[..., Any], summary: str = "") -> None:
+        """Register a controller (a `protoflow.protocols.Controller` factory)."""
         self._add("controller", name, factory, summary)
 
     def add_dataset(self, name: str, factory: Callable[..., Any], summary: str = "") -> None:
+        """Register a dataset loader: ``factory(**params)`` returns a `protoflow.data.Dataset`."""
         self._add("dataset", name, factory, summary)
 
 
@@ -254,7 +282,7 @@ class Registry:
                     )
 
     def _call_register_hooks(self, plugin_name: str, dist: str | None, version: str | None) -> None:
-        view = _RegistrationView(self, plugin_name, dist, version)
+        view = Registrar(self, plugin_name, dist, version)
         for spec_name in _spec_names():
             caller = getattr(self.plugin_manager.hook, spec_name)
             for impl in caller.get_hookimpls():

@@ -1,4 +1,4 @@
-"""Inverter(backend="torch") and the backend/device resolution in `protoflow._backend`."""
+"""Inverter(backend="torch") and the backend/device resolution in `protoflow.backend`."""
 
 import subprocess
 import sys
@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from protoflow import _backend
+from protoflow import backend as _backend
 from protoflow.errors import ConfigError, ValidationError
 from protoflow.inversion import Inverter, activations, invert
 

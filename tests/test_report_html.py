@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from protoflow._progress import Progress, stage
 from protoflow.pipeline import run
+from protoflow.progress import Progress, stage
 from protoflow.prototypes import PrototypeSet
 from protoflow.report import figures as F
 from protoflow.report.html import fmt, render

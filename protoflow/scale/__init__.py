@@ -18,7 +18,9 @@ See ``docs/scale.md``.
 
 from __future__ import annotations
 
-from protoflow.scale.arrays import DaskNotInstalledError, as_dask_array, is_chunked, require_dask
+from protoflow.backend import require_dask
+from protoflow.errors import DaskNotInstalledError
+from protoflow.scale.arrays import as_dask_array, is_chunked
 from protoflow.scale.outputs import TrajectoryFiles, invert_chunked, run_trajectories, store_npy
 from protoflow.scale.reduce import Moments, map_reduce, moments, tree_add
 from protoflow.scale.synthetic import gmm_chunks

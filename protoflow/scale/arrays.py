@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from protoflow.errors import ProtoflowError, ValidationError
+from protoflow.backend import require_dask
+from protoflow.errors import ValidationError
 
 #: default size of one row chunk read from .npy files (and of generated chunks), in bytes
 DEFAULT_CHUNK_BYTES = 64 << 20
-
-
-class DaskNotInstalledError(ProtoflowError, ImportError):
-    """Chunked work was asked for but dask is not installed (the message has the install line)."""
-
-
-def require_dask() -> ModuleType:
-    """``dask.array``, imported on demand; `DaskNotInstalledError` when missing."""
-    try:
-        import dask.array as da
-    except ImportError as exc:
-        raise DaskNotInstalledError(
-            "chunked (out-of-core) input needs dask: pip install 'protoflow-core[dask]' "
-            "(or: pip install 'dask[array]' distributed)."
-        ) from exc
-    return da
 
 
 def _is_npy_list(X: Any) -> bool:

@@ -17,9 +17,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from protoflow.backend import require_dask
 from protoflow.inversion import Inverter
 from protoflow.io import atomic_write_text
-from protoflow.scale.arrays import as_dask_array, require_dask
+from protoflow.scale.arrays import as_dask_array
 from protoflow.validation import check_int, check_is_fitted, check_seed
 
 

@@ -152,15 +152,15 @@ def test_cuda_without_a_gpu_is_a_clear_error():
 
 def test_progress_flag_reaches_the_bar(monkeypatch):
     """The bar itself is tested with the autoencoder (same training loop); here: DESOM's flag."""
-    from protoflow_encoders import _torch
+    from protoflow_encoders import torch_training
 
-    seen, real = [], _torch.Progress
+    seen, real = [], torch_training.Progress
 
     def spy(*args, **kwargs):
         seen.append((args[1], kwargs["enabled"]))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_torch, "Progress", spy)
+    monkeypatch.setattr(torch_training, "Progress", spy)
     for flag in (True, False):
         DESOM(seed=0, **(TINY | {"progress": flag, "iterations": 2})).fit(blobs(30, 4, 2))
     assert seen == [("desom", True), ("desom", False)]

@@ -1,7 +1,8 @@
 """Tests run torch on one thread: the networks are tiny, and threads only add contention."""
 
 import pytest
-from protoflow_encoders._torch import torch_threads
+
+from protoflow.backend import torch_threads
 
 
 @pytest.fixture(autouse=True)

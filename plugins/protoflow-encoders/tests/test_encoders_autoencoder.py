@@ -123,7 +123,7 @@ def test_progress_bar_is_drawn_on_a_terminal_only(monkeypatch):
 
 
 def test_torch_threads_sets_and_restores_the_thread_count():
-    from protoflow_encoders._torch import torch_threads
+    from protoflow.backend import torch_threads
 
     before = torch.get_num_threads()
     with torch_threads(3):

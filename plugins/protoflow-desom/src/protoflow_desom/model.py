@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from protoflow_encoders import _torch
+from protoflow_encoders import torch_training
 from protoflow_encoders.autoencoder import AutoencoderEncoder
 
 from protoflow.base import PrototypeModelBase
@@ -126,15 +126,15 @@ class DESOM(PrototypeModelBase):
         X = check_array(X, name="X")
         p = self._check_params()
         rng = check_seed(self.seed)
-        torch = _torch.require_torch()
+        torch = torch_training.require_torch()
         # the seeded, untrained autoencoder (validates latent_dim, variant, layers, ... too)
         ae = AutoencoderEncoder(**self._encoder_params())
-        cfg = ae._init_network(X.shape[1], rng)
+        cfg = ae.build_network(X.shape[1], rng)
         enc, dec = ae.modules
         topology = Lattice(p["rows"], p["cols"])
         K = topology.n_units
         start = rng.choice(X.shape[0], size=K, replace=X.shape[0] < K)
-        protos = torch.nn.Parameter(_torch.as_tensor(ae.encode(X[start]), ae._device))
+        protos = torch.nn.Parameter(torch_training.as_tensor(ae.encode(X[start]), ae.device_))
         map_dist = topology.distances()
         iters, every, gamma = p["iterations"], p["update_interval"], p["gamma"]
 
@@ -148,8 +148,8 @@ class DESOM(PrototypeModelBase):
             som = som_loss(z, protos, kernel)
             return rec + gamma * som, (rec.item(), som.item())
 
-        self.loss_history_ = _torch.train(
-            [*enc.parameters(), *dec.parameters(), protos], loss_fn, _torch.as_tensor(X, ae._device),
+        self.loss_history_ = torch_training.train(
+            [*enc.parameters(), *dec.parameters(), protos], loss_fn, torch_training.as_tensor(X, ae.device_),
             iterations=iters, batch_size=cfg["batch_size"], lr=cfg["lr"], rng=rng,
             progress=bool(self.progress), desc="desom", n_parts=2,
         )

@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from protoflow_encoders._torch import require_torch
+from protoflow_encoders.torch_training import require_torch
 
 DEFAULT_LAYERS = {"dense": (500, 500, 2000), "conv": (32, 64, 128, 256)}
 

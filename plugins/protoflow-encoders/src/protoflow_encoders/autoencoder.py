@@ -10,7 +10,7 @@ import numpy as np
 
 from protoflow.base import EncoderBase
 from protoflow.validation import check_array, check_int, check_is_fitted, check_seed
-from protoflow_encoders import _torch
+from protoflow_encoders import torch_training
 from protoflow_encoders._nets import build_autoencoder
 from protoflow_encoders._params import check_network_params
 
@@ -74,8 +74,8 @@ class AutoencoderEncoder(EncoderBase):
             self.variant, n_features, int(self.latent_dim), layers, image_shape
         )
         if generator is not None:
-            _torch.glorot_init(self._encoder, generator)
-            _torch.glorot_init(self._decoder, generator)
+            torch_training.glorot_init(self._encoder, generator)
+            torch_training.glorot_init(self._decoder, generator)
         self._encoder.to(device)
         self._decoder.to(device)
         self._device = device
@@ -86,12 +86,19 @@ class AutoencoderEncoder(EncoderBase):
         self.exact_inverse_ = False
         self.loss_history_ = np.zeros(0)  # training fills it; empty when trained elsewhere (DESOM)
 
-    def _init_network(self, n_features: int, rng: np.random.Generator) -> dict[str, Any]:
-        """Validate parameters and build the seeded, untrained network; returns the settings.
-        DESOM uses this, then trains the modules (`modules`) jointly with its SOM layer."""
+    def build_network(self, n_features: int, rng: np.random.Generator) -> dict[str, Any]:
+        """Validate the parameters and build the seeded, untrained network on `device_`.
+
+        Public for models that train the autoencoder jointly with something else (DESOM
+        builds it with this, then trains `modules` with its SOM layer). Returns the checked
+        settings: ``{"layers", "image_shape", "batch_size", "lr"}``.
+
+        n_features : width of the rows the network will encode.
+        rng : the generator that seeds the weights.
+        """
         cfg = check_network_params(self, n_features)
-        device = _torch.resolve_device(self.device)
-        self._build(n_features, cfg["layers"], cfg["image_shape"], device, _torch.torch_generator(rng))
+        device = torch_training.resolve_device(self.device)
+        self._build(n_features, cfg["layers"], cfg["image_shape"], device, torch_training.torch_generator(rng))
         return cfg
 
     # -- training ------------------------------------------------------------------------
@@ -101,8 +108,8 @@ class AutoencoderEncoder(EncoderBase):
         X = check_array(X, name="X")
         epochs = check_int("epochs", self.epochs, minimum=0)
         rng = check_seed(self.seed)
-        torch = _torch.require_torch()
-        cfg = self._init_network(X.shape[1], rng)
+        torch = torch_training.require_torch()
+        cfg = self.build_network(X.shape[1], rng)
         per_epoch = math.ceil(X.shape[0] / cfg["batch_size"])
         enc, dec = self._encoder, self._decoder
 
@@ -110,8 +117,8 @@ class AutoencoderEncoder(EncoderBase):
             loss = torch.nn.functional.mse_loss(dec(enc(xb)), xb)
             return loss, (loss.item(),)
 
-        hist = _torch.train(
-            [*enc.parameters(), *dec.parameters()], loss_fn, _torch.as_tensor(X, self._device),
+        hist = torch_training.train(
+            [*enc.parameters(), *dec.parameters()], loss_fn, torch_training.as_tensor(X, self._device),
             iterations=epochs * per_epoch, batch_size=cfg["batch_size"], lr=cfg["lr"], rng=rng,
             progress=bool(self.progress), desc="autoencoder",
         )
@@ -124,13 +131,19 @@ class AutoencoderEncoder(EncoderBase):
         """X : array-like (n_samples, n_features) -> ndarray (n_samples, latent_dim)."""
         check_is_fitted(self, ["n_features_in_"])
         X = check_array(X, name="X", n_features=self.n_features_in_, allow_float32=True)
-        return _torch.apply_batched(self._encoder, X, self._device)
+        return torch_training.apply_batched(self._encoder, X, self._device)
 
     def decode(self, Z: Any) -> np.ndarray:
         """Z : array-like (n_samples, latent_dim) -> ndarray (n_samples, n_features)."""
         check_is_fitted(self, ["n_features_in_"])
         Z = check_array(Z, name="Z", n_features=self.n_components_, allow_float32=True)
-        return _torch.apply_batched(self._decoder, Z, self._device)
+        return torch_training.apply_batched(self._decoder, Z, self._device)
+
+    @property
+    def device_(self) -> Any:
+        """The ``torch.device`` the network lives on (after `fit`, `build_network` or load)."""
+        check_is_fitted(self, ["n_features_in_"])
+        return self._device
 
     @property
     def modules(self) -> tuple[Any, Any]:
@@ -146,17 +159,17 @@ class AutoencoderEncoder(EncoderBase):
         meta = {k: getattr(self, k) for k in
                 ("n_features_in_", "n_components_", "layers_", "image_shape_", "exact_inverse_")}
         arrays = {"loss_history_": np.asarray(self.loss_history_)}
-        arrays.update(_torch.state_arrays(self._encoder, _ENC))
-        arrays.update(_torch.state_arrays(self._decoder, _DEC))
+        arrays.update(torch_training.state_arrays(self._encoder, _ENC))
+        arrays.update(torch_training.state_arrays(self._decoder, _DEC))
         return meta, arrays
 
     def _protoflow_set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         if "n_features_in_" not in meta:  # saved unfitted
             return
-        device = _torch.resolve_device(self.device, for_loading=True)
+        device = torch_training.resolve_device(self.device, for_loading=True)
         self._build(meta["n_features_in_"], meta["layers_"], meta["image_shape_"], device)
-        _torch.load_state_arrays(self._encoder, arrays, _ENC)
-        _torch.load_state_arrays(self._decoder, arrays, _DEC)
+        torch_training.load_state_arrays(self._encoder, arrays, _ENC)
+        torch_training.load_state_arrays(self._decoder, arrays, _DEC)
         self._encoder.to(device)
         self._decoder.to(device)
         self.loss_history_ = arrays["loss_history_"]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from protoflow import inversion
-from protoflow._backend import as_tensor, resolve_device, to_numpy
+from protoflow.backend import as_tensor, resolve_device, to_numpy
 from protoflow.base import ControllerBase
 from protoflow.errors import ConfigError, ValidationError
 from protoflow.validation import check_choice, check_float, check_int, check_seed

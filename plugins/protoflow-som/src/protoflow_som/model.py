@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from protoflow._backend import resolve_device
+from protoflow.backend import resolve_device
 from protoflow.base import PrototypeModelBase
 from protoflow.errors import ConfigError, TopologyError
 from protoflow.neighborhood import exponential_temperature

@@ -5,7 +5,7 @@ Device-agnostic: every tensor lives on the device of the data tensor it is given
 arithmetic mirrors the numpy code step for step (same BMU scores, float64 sums, the same
 Adam formula, the sample order drawn by the model's numpy Generator), so on the CPU the two
 backends agree to rounding (about 1e-12 in float64). Only the prototypes cross back to numpy:
-``prototypes_`` stays a numpy array. torch is imported lazily (`protoflow._backend`).
+``prototypes_`` stays a numpy array. torch is imported lazily (`protoflow.backend`).
 
 On CUDA, ``index_add_`` accumulates with atomics, so the last bits of the per-unit sums may
 vary between runs; on the CPU the same seed gives the same result.
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from protoflow._backend import as_tensor, require_torch, to_numpy, torch_dtype
+from protoflow.backend import as_tensor, require_torch, to_numpy, torch_dtype
 from protoflow_som.batch import block_rows
 from protoflow_som.rules import Adam, distortion_gradient
 

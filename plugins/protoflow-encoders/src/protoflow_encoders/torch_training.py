@@ -1,68 +1,54 @@
-"""torch plumbing shared by the autoencoder and DESOM: lazy import, device choice, seeded
-initialisation, the minibatch training loop, batched inference and state dicts as NumPy arrays.
+"""Public torch training helpers of the encoders plugin, shared by the autoencoder and by
+DESOM (another distribution, which imports only this public module): seeded initialisation,
+the Adam minibatch training loop, batched inference and state dicts as NumPy arrays.
 
-Nothing here imports torch at module import time.
+Device choice, array conversion and the torch requirement check are the core's
+(`protoflow.backend`); progress bars are the core's (`protoflow.progress`). Nothing here
+imports torch at module import time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from protoflow import _backend
-from protoflow._progress import Progress
-from protoflow.errors import ConfigError
+from protoflow import backend
+from protoflow.backend import torch_threads
+from protoflow.progress import Progress
+
+__all__ = [
+    "INFERENCE_BATCH",
+    "apply_batched",
+    "as_tensor",
+    "batch_indices",
+    "glorot_init",
+    "load_state_arrays",
+    "require_torch",
+    "resolve_device",
+    "state_arrays",
+    "torch_generator",
+    "torch_threads",
+    "train",
+]
 
 INFERENCE_BATCH = 4096
 
 
 def require_torch() -> Any:
-    """Import and return torch, or raise the core's `TorchNotInstalledError` saying how to
-    install it (one error type for every component that needs torch)."""
-    return _backend.require_torch("this component", fallback="")
+    """Import and return torch, or raise the core's `protoflow.TorchNotInstalledError`
+    saying how to install it (one error type for every component that needs torch)."""
+    return backend.require_torch("this component", fallback="")
 
 
 def resolve_device(device: Any, *, for_loading: bool = False) -> Any:
-    """The torch device for parameter `device` ("cpu", "cuda" or "cuda:N").
+    """The torch device for the parameter `device` ("cpu", "cuda", "cuda:N" or "auto").
 
-    Asking for CUDA where it is unavailable is a `ConfigError`, except when loading a saved
-    object (inference then falls back to the CPU).
+    The core's `protoflow.backend.resolve_device` with backend="torch"; when `for_loading`, a
+    missing GPU falls back to the CPU (inference of an object trained on a GPU).
     """
-    torch = require_torch()
-    if not isinstance(device, str) or not (device == "cpu" or device.split(":")[0] == "cuda"):
-        raise ConfigError(f"parameter 'device' must be 'cpu', 'cuda' or 'cuda:N', got {device!r}.")
-    if device != "cpu" and not torch.cuda.is_available():
-        if for_loading:
-            return torch.device("cpu")
-        raise ConfigError(
-            f"parameter 'device' is {device!r} but CUDA is not available here "
-            "(no GPU, or a CPU-only torch build); use device='cpu'."
-        )
-    return torch.device(device)
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with torch's intra-op thread count set to `n`, then restore it.
-
-    Small networks gain nothing from threads, and on a busy machine OpenMP's spinning
-    threads can slow them down many times over; the plugins' tests use one thread.
-    Without torch installed there is nothing to set.
-    """
-    try:
-        import torch
-    except ImportError:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return backend.resolve_device("torch", device, fallback_to_cpu=for_loading)
 
 
 def torch_generator(rng: np.random.Generator) -> Any:
