@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PLUGINS := $(sort $(wildcard plugins/protoflow-*))
+# the built-in plugins, and the torch example plugin (installed so its TOML example runs)
+PLUGINS := $(sort $(wildcard plugins/protoflow-*)) $(wildcard examples/protoflow-vq)
 STAMP := $(VENV)/.installed
 OUT ?= runs/digits
 

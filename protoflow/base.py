@@ -157,7 +157,14 @@ class ControllerBase(ParamsMixin):
 
     Subclasses may implement ``_step_with_info(model, z, target, state)`` returning
     ``(z_next, info_dict)`` to record per-step information; `step` then calls it.
+
+    ``supported_targets`` declares what the controller can steer toward; the pipeline, the CLI
+    and the conformance kit read it: ``"unit"`` (an int unit index), ``"cluster"`` (a list of
+    unit indices), ``"none"`` (``target=None``: free motion).
     """
+
+    #: what `run` accepts as a target: any of "unit", "cluster", "none"
+    supported_targets: tuple[str, ...] = ("unit",)
 
     def _start(self, model: Any, z0: np.ndarray, target: Any) -> Any:
         """Per-trajectory state (e.g. a seeded random generator). Override as needed."""

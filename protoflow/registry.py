@@ -9,11 +9,12 @@ plugins claiming one name raise `DuplicatePluginError` naming both.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata as md
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -256,6 +257,13 @@ class Registry:
             raise
         return plugin_name
 
+    def unregister(self, name: str) -> None:
+        """Remove the plugin registered under `name` and every component it registered.
+
+        Unknown names are ignored (so cleanup code may call it unconditionally).
+        """
+        self._forget(name)
+
     def _forget(self, plugin_name: str) -> None:
         pm = self.plugin_manager
         if pm.get_plugin(plugin_name) is not None:
@@ -373,6 +381,21 @@ def get_registry() -> Registry:
         return _default
 
 
+@contextlib.contextmanager
+def using_registry(registry: Registry) -> Iterator[Registry]:
+    """Make `registry` the process-wide default inside the ``with`` block, then restore the
+    previous default (tests, notebooks). `create_model`, `protoflow.load`, the pipeline and
+    the CLI all see `registry` meanwhile. Not meant for use from several threads at once."""
+    global _default
+    with _lock:
+        previous, _default = _default, registry
+    try:
+        yield registry
+    finally:
+        with _lock:
+            _default = previous
+
+
 def reset_registry() -> None:
     """Forget the cached registry (the next use reloads the entry points)."""
     global _default
@@ -388,7 +411,7 @@ def register(plugin: Any, name: str | None = None) -> str:
 
 def unregister(name: str) -> None:
     """Remove a plugin registered with `register` (and its components)."""
-    get_registry()._forget(name)
+    get_registry().unregister(name)
 
 
 def available() -> dict[str, list[dict[str, Any]]]:
