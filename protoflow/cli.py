@@ -8,7 +8,7 @@
     protoflow inspect FILE [--json]
     protoflow invert MODEL (--activations FILE | --points FILE) [--n-nearest N] [--out FILE]
     protoflow explore MODEL (--start FILE | --start-unit U) --target UNIT[,UNIT...]
-                      [--controller music] [--steps 50] [--set key=value ...] [--out FILE]
+                      --controller NAME [--steps 50] [--set key=value ...] [--out FILE]
 
 Exit codes: 0 success, 1 the run failed, 2 usage or configuration error, 3 plugin problem
 (unknown, missing or broken). Errors are printed as one clean line (one per configuration
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from protoflow.errors import ConfigError, PluginError, ProtoflowError, ValidationError
+from protoflow.protocols import check_target_supported, target_kind
 from protoflow.registry import get_registry
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PLUGIN = 0, 1, 2, 3
@@ -36,22 +37,47 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PLUGIN = 0, 1, 2, 3
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
+    """List every usable component, every disabled (contested) name and every failed plugin;
+    exit 3 when there is any problem, so scripts and CI notice a broken install."""
     reg = get_registry()
     if args.json:
-        out = reg.available()
+        out: dict[str, Any] = dict(reg.available())
+        out["conflicts"] = [
+            {"kind": c.kind, "name": c.name, "claimants": c.claimants} for c in reg.conflicts
+        ]
         out["failures"] = [
             {"plugin": f.plugin, "distribution": f.distribution, "error": repr(f.error)}
             for f in reg.failures
         ]
         print(json.dumps(out, indent=2))
-        return EXIT_OK
-    for kind, items in reg.available().items():
-        print(f"{kind}s:")
-        for it in items:
-            print(f"  {it['name']:<16} {it['distribution'] or '-'} {it['version'] or ''}  {it['summary']}")
-    for f in reg.failures:
-        print(f"FAILED: {f}", file=sys.stderr)
-    return EXIT_OK
+    else:
+        for kind, items in reg.available().items():
+            print(f"{kind}s:")
+            for it in items:
+                print(f"  {it['name']:<16} {it['distribution'] or '-'} {it['version'] or ''}  {it['summary']}")
+        for c in reg.conflicts:
+            print(f"  DISABLED {c.kind} {c.name!r}: claimed by {' and '.join(c.claimants)}")
+        for f in reg.failures:
+            print(f"  FAILED   {f}")
+    _warn_problems(reg)
+    return EXIT_PLUGIN if reg.problems else EXIT_OK
+
+
+def _warn_problems(reg: Any) -> None:
+    """One ``protoflow: warning:`` line on stderr per failed plugin or contested name."""
+    for problem in reg.problems:
+        print(f"protoflow: warning: {problem}", file=sys.stderr)
+
+
+def _load_registry_quietly() -> Any:
+    """The default registry, with its PluginWarnings turned into our own stderr lines."""
+    import warnings
+
+    from protoflow.errors import PluginWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        return get_registry()
 
 
 # -- run / config ------------------------------------------------------------------------------------
@@ -195,9 +221,8 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         params[path[-1]] = value
     if args.seed is not None:
         params.setdefault("seed", args.seed)
-    if isinstance(target, list) and args.controller == "music":
-        params.setdefault("mode", "cluster")
     controller = get_registry().create("controller", args.controller, **params)
+    check_target_supported(controller, target_kind(target), args.controller)
     traj = controller.run(model, z0, target, args.steps)
     P = np.asarray(traj.points)
     first = P if P.ndim == 2 else P[0]
@@ -270,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--start", help=".npy/.csv with the start point(s), shape (n_features,) or (n, n_features)")
     src.add_argument("--start-unit", type=int, help="start at this unit's prototype")
     p.add_argument("--target", required=True, help="target unit, or a comma-separated cluster of units")
-    p.add_argument("--controller", default="music", help="registered controller (default music)")
+    p.add_argument("--controller", required=True,
+                   help="a registered controller (`protoflow plugins` lists them)")
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -298,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     args = build_parser().parse_args(argv)  # usage errors exit with 2 (argparse)
     try:
+        reg = _load_registry_quietly()
+        if args.func is not _cmd_plugins:  # `plugins` reports them itself
+            _warn_problems(reg)
         return int(args.func(args))
     except KeyboardInterrupt:
         print("protoflow: interrupted", file=sys.stderr)

@@ -46,7 +46,7 @@ from typing import Any
 
 import attrs
 
-from protoflow.errors import ConfigError, PluginError, UnknownPluginError
+from protoflow.errors import ConfigError, PluginError, ProtoflowError, UnknownPluginError
 
 TABLES = ("protoflow", "run", "data", "encoder", "model", "controller", "compare")
 COMPARE_KEYS = ("label", "model", "encoder")
@@ -112,6 +112,11 @@ class PairSpec:
     target_unit: int | None = None
     target_cluster: Any = None
     target_units: tuple[int, ...] | None = None
+
+    @property
+    def target_kind(self) -> str:
+        """The kind of target: "cluster" for target_cluster/target_units, else "unit"."""
+        return "cluster" if self.target_cluster is not None or self.target_units is not None else "unit"
 
     def describe(self) -> str:
         src = f"sample {self.source_index}" if self.source_index is not None else f"label {self.source!r}"
@@ -315,6 +320,8 @@ def parse_config(
     compare = p.compare(data.get("compare", []), seed, model.name if model else None)
     if run is not None and run.pairs and controller is None and not baselines:
         p.issue("run", "pairs", "trajectories need a [controller] table (or [run] baselines)")
+    if run is not None:
+        p.target_kinds(run.pairs, [c for c in (controller, *baselines) if c is not None])
     if p.issues:
         raise ConfigFileError(source, p.issues)
     assert run is not None and data_spec is not None and model is not None
@@ -353,6 +360,21 @@ class _Parser:
 
     def issue(self, table: str, key: str | None, message: str, kind: str = "config") -> None:
         self.issues.append(Issue(table, key, message, kind))
+
+    def target_kinds(self, pairs: Iterable[Any], controllers: list[ComponentSpec]) -> None:
+        """Every pair's target kind must be one each controller declares (`supported_targets`)."""
+        from protoflow.protocols import supported_targets
+
+        kinds = {pair.target_kind for pair in pairs}
+        for spec in {c.name: c for c in controllers}.values():
+            try:
+                factory = self.registry.get("controller", spec.name).factory
+            except ProtoflowError:
+                continue  # an unknown name is reported where the table is parsed
+            accepted = supported_targets(factory)
+            for kind in sorted(kinds - set(accepted)):
+                self.issue("run", "pairs", f"controller {spec.name!r} cannot steer toward a {kind} "
+                           f"target (it accepts: {', '.join(accepted)})")
 
     def requires(self, table: Any) -> list[str]:
         if not isinstance(table, dict):

@@ -15,6 +15,11 @@ class ProtoflowError(Exception):
     """Base class of every error that protoflow raises deliberately."""
 
 
+class PluginWarning(UserWarning):
+    """A plugin failed to load, or two plugins claim one name (issued once, on first use of
+    the default registry; the CLI prints the same as ``protoflow: warning: ...`` lines)."""
+
+
 class ValidationError(ProtoflowError, ValueError):
     """Input data is unusable: NaN/inf, wrong shape or width, empty, wrong dtype."""
 
@@ -90,18 +95,39 @@ class UnknownPluginError(PluginError, LookupError):
 
 
 class DuplicatePluginError(PluginError, ValueError):
-    """Two plugins registered the same name for the same kind of component."""
+    """Two (or more) plugins registered the same name for the same kind of component.
 
-    def __init__(self, kind: str, name: str, first: str, second: str) -> None:
-        self.kind, self.name, self.first, self.second = kind, name, first, second
+    While loading installed plugins the name is disabled (every claimant is recorded in
+    `protoflow.registry.Registry.conflicts`, every other component stays usable); asking for
+    the disabled name, registering a duplicate by hand, or strict loading raises this error.
+
+    Attributes: ``kind``, ``name``, ``claimants`` (one "plugin ... (distribution ...)" string
+    each), and ``first``/``second`` (the first two claimants).
+    """
+
+    def __init__(self, kind: str, name: str, first: str, second: str, *more: str) -> None:
+        self.kind, self.name = kind, name
+        self.claimants = [first, second, *more]
+        self.first, self.second = first, second
+        listed = ", ".join(self.claimants[:-1]) + f" and by {self.claimants[-1]}"
         super().__init__(
-            f"{kind} {name!r} is registered twice: by {first} and by {second}. "
-            f"Uninstall one of them, or disable one with PROTOFLOW_DISABLE_PLUGINS."
+            f"{kind} {name!r} is registered more than once: by {listed}, so it is disabled. "
+            "Uninstall all but one of them, or disable the others with "
+            "PROTOFLOW_DISABLE_PLUGINS=<plugin or distribution>."
         )
 
 
+class PluginAlreadyRegisteredError(PluginError, ValueError):
+    """`protoflow.register` was given a plugin object, or a plugin name, that is already
+    registered (typically: the plugin is installed, so its entry point registered it)."""
+
+
 class PluginLoadError(PluginError, ImportError):
-    """A plugin failed to import or to register; recorded, other plugins still load."""
+    """A plugin failed to import or to register; recorded, other plugins still load.
+
+    Attributes: ``plugin`` (entry-point name), ``distribution`` (or None) and ``error``, the
+    exception it raised (any `BaseException`, `SystemExit` included).
+    """
 
     def __init__(self, plugin: str, distribution: str | None, error: BaseException) -> None:
         self.plugin = plugin

@@ -27,6 +27,7 @@ from protoflow.data import Dataset
 from protoflow.errors import ConfigError, MetricNotApplicableError, ValidationError
 from protoflow.inversion import Inverter
 from protoflow.io import atomic_write_text
+from protoflow.protocols import check_target_supported, target_kind
 
 __all__ = ["RunResult", "run"]
 
@@ -177,7 +178,7 @@ class _Run:
         return data, np.sort(perm[n_test:]), np.sort(perm[:n_test])
 
     def fit_encoder(self, spec: ComponentSpec | None, X: np.ndarray, cache: dict[str, Any]) -> Any:
-        key = json.dumps(spec.to_dict(), sort_keys=True, default=repr) if spec else "identity"
+        key = json.dumps(spec.to_dict(), sort_keys=True, default=repr) if spec else "<no encoder>"
         if key not in cache:
             if spec is None:
                 cache[key] = _Identity()
@@ -342,7 +343,8 @@ class _Run:
                 per_ctrl: dict[str, Any] = {}
                 for name, spec in zip(names, controllers):
                     t0 = time.perf_counter()
-                    ctrl = self.create("controller", _for_target(spec, target, self.registry))
+                    ctrl = self.create("controller", spec)
+                    check_target_supported(ctrl, target_kind(target), spec.name)
                     traj = ctrl.run(bb.model, z0, target, cfg.run.steps)
                     self.timed(f"trajectories:{name}", t0)
                     store[(bb.label, p_i, name)] = traj
@@ -485,19 +487,6 @@ class _Run:
 
 
 # -- small pure helpers -----------------------------------------------------------------------------
-
-
-def _for_target(spec: ComponentSpec, target: Any, registry: Any) -> ComponentSpec:
-    """A controller whose `mode` the config leaves unset runs in "cluster" mode for a
-    cluster target (a list of units); otherwise the spec is used as written."""
-    if np.ndim(target) == 0 or "mode" in spec.params:
-        return spec
-    from protoflow.config import _parameters
-
-    accepted = _parameters(registry.get("controller", spec.name).factory) or {}
-    if "mode" not in accepted:
-        return spec
-    return ComponentSpec(spec.name, {**spec.params, "mode": "cluster"})
 
 
 def _metric_module(name: str) -> Any:

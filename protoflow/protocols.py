@@ -5,6 +5,8 @@ Shapes use: n_samples points, n_features latent dimensions, n_units prototypes.
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -60,7 +62,12 @@ class Encoder(Protocol):
 
 @runtime_checkable
 class Controller(Protocol):
-    """Moves a latent point by changing its activations."""
+    """Moves a latent point by changing its activations.
+
+    A controller may declare, as the class attribute ``supported_targets``, which of the
+    `TARGET_KINDS` its `run` accepts (default ``("unit",)``); the pipeline, the CLI and the
+    conformance kit read it through `supported_targets`.
+    """
 
     def step(self, model: PrototypeModel, z: Any, target: Any) -> np.ndarray:
         """One step from z (n_features,) (or a batch (n, n_features)); returns the next point."""
@@ -69,6 +76,55 @@ class Controller(Protocol):
     def run(self, model: PrototypeModel, z0: Any, target: Any, steps: int) -> Trajectory:
         """`steps` steps from z0; returns the `Trajectory`."""
         ...
+
+
+#: what a controller can steer toward: one unit index, a list of unit indices, or nothing
+TARGET_KINDS = ("unit", "cluster", "none")
+
+
+def target_kind(target: Any) -> str:
+    """The kind of a controller target: ``"none"`` for None, ``"unit"`` for one integer unit
+    index, ``"cluster"`` for a sequence (or 1-D array) of unit indices.
+
+    Raises `protoflow.ValidationError` for anything else (a float, a string, a 2-D array).
+    """
+    from protoflow.errors import ValidationError
+
+    if target is None:
+        return "none"
+    if isinstance(target, numbers.Integral | np.integer) and not isinstance(target, bool | np.bool_):
+        return "unit"
+    if (isinstance(target, np.ndarray) and target.ndim == 1) or (
+        isinstance(target, Sequence) and not isinstance(target, str | bytes)
+    ):
+        return "cluster"
+    raise ValidationError(
+        f"a target must be a unit index, a list of unit indices or None, got {target!r}"
+    )
+
+
+def supported_targets(controller: Any) -> tuple[str, ...]:
+    """The target kinds a controller (an instance, or its class/factory) declares through its
+    ``supported_targets`` attribute; ``("unit",)`` when it declares none."""
+    declared = getattr(controller, "supported_targets", ("unit",))
+    return tuple(declared)
+
+
+def check_target_supported(controller: Any, kind: str, name: str | None = None) -> None:
+    """Raise `protoflow.ConfigError` when `controller` does not declare the target `kind`.
+
+    controller : an instance or its class/factory; name : how to call it in the message.
+    """
+    from protoflow.errors import ConfigError
+
+    accepted = supported_targets(controller)
+    if kind not in accepted:
+        label = name or getattr(controller, "name", None) or getattr(controller, "__name__", None) \
+            or type(controller).__name__
+        raise ConfigError(
+            f"controller {label!r} cannot steer toward a {kind} target; it accepts: "
+            f"{', '.join(accepted)}. Choose another target or another controller."
+        )
 
 
 def _info_converter(value: Any) -> tuple[dict[str, Any], ...]:
@@ -99,7 +155,10 @@ class Trajectory:
     ----------
     points : ndarray of shape (steps + 1, n_features), or (n_paths, steps + 1, n_features) for a batch
     bmus : int ndarray of shape (steps + 1,), or (n_paths, steps + 1)
-    info : one dict per step (step length, solver used, energy terms, ...)
+    info : tuple of one dict per step, ``len(info) == n_steps``. Keys are the controller's own
+        (documented by each controller; e.g. MUSIC records ``step_length``, the solver route
+        and energy terms); values are floats, strings or, for a batch, arrays of shape
+        (n_paths,). Nothing in the core interprets them beyond writing them to metrics.
     controller : name of the controller that made it
     target : the target (unit index, list of units, or None)
     """

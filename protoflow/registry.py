@@ -2,9 +2,13 @@
 
 Plugins are found through the entry-point group ``protoflow`` and loaded one by one, so that a
 plugin that fails to import is recorded (`PluginLoadError`) while every other plugin still
-loads. Hook implementations with unknown names (typos) are caught with pluggy's
-``check_pending``. Each registration is attributed to its plugin and distribution, so two
-plugins claiming one name raise `DuplicatePluginError` naming both.
+loads; that includes `SystemExit` and other `BaseException`s raised at import. Hook
+implementations with unknown names (typos) are caught like pluggy's ``check_pending``. Each
+registration is attributed to its plugin and distribution. Two installed plugins claiming one
+name disable that name only (both are recorded in `Registry.conflicts`); every other component
+stays usable. Strict loading (``PROTOFLOW_STRICT_PLUGINS=1``) raises instead.
+
+The core names no concrete component: what is installed is whatever the plugins register.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import importlib.metadata as md
 import os
 import re
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -25,30 +30,16 @@ from protoflow import hookspecs
 from protoflow.errors import (
     ConfigError,
     DuplicatePluginError,
+    PluginAlreadyRegisteredError,
     PluginError,
     PluginLoadError,
+    PluginWarning,
     UnknownPluginError,
 )
 
 KINDS = ("model", "encoder", "controller", "dataset")
 ENTRY_POINT_GROUP = "protoflow"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
-
-#: Where the built-in components live, for "pip install ..." hints on unknown names.
-KNOWN_DISTRIBUTIONS: dict[tuple[str, str], str] = {
-    ("model", "som"): "protoflow-som",
-    ("model", "toroidal-som"): "protoflow-som",
-    ("model", "gng"): "protoflow-gng",
-    ("model", "kmeans"): "protoflow-kmeans",
-    ("model", "desom"): "protoflow-desom",
-    ("encoder", "identity"): "protoflow-encoders",
-    ("encoder", "pca"): "protoflow-encoders",
-    ("encoder", "autoencoder"): "protoflow-encoders",
-    ("controller", "music"): "protoflow-music",
-    ("controller", "linear"): "protoflow-music",
-    ("controller", "radial"): "protoflow-music",
-}
-
 
 @attrs.frozen
 class ComponentInfo:
@@ -87,8 +78,10 @@ class Registrar:
     components still register.
     """
 
-    def __init__(self, registry: Registry, plugin: str, dist: str | None, version: str | None):
+    def __init__(self, registry: Registry, plugin: str, dist: str | None, version: str | None,
+                 duplicates: str = "raise") -> None:
         self._registry, self._plugin, self._dist, self._version = registry, plugin, dist, version
+        self._duplicates = duplicates
 
     @property
     def plugin(self) -> str:
@@ -102,7 +95,7 @@ class Registrar:
 
     def _add(self, kind: str, name: str, factory: Callable[..., Any], summary: str) -> None:
         info = ComponentInfo(kind, name, factory, summary, self._plugin, self._dist, self._version)
-        self._registry._add(info)
+        self._registry._add(info, self._duplicates)
 
     def add_model(self, name: str, factory: Callable[..., Any], summary: str = "") -> None:
         """Register a prototype model (a `protoflow.protocols.PrototypeModel` factory)."""
@@ -132,7 +125,9 @@ class Registry:
         self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT)
         self.plugin_manager.add_hookspecs(hookspecs)
         self._components: dict[str, dict[str, ComponentInfo]] = {k: {} for k in KINDS}
+        #: plugins that failed to import or register, in load order
         self.failures: list[PluginLoadError] = []
+        self._conflicts: dict[tuple[str, str], list[ComponentInfo]] = {}
         self._plugin_dists: dict[str, tuple[str | None, str | None]] = {}
 
     # -- reading ---------------------------------------------------------------------------
@@ -159,19 +154,40 @@ class Registry:
         return self.components("dataset")
 
     def get(self, kind: str, name: str) -> ComponentInfo:
-        """The component, or `UnknownPluginError` with close matches and an install hint."""
+        """The component registered as `name`.
+
+        Raises `DuplicatePluginError` when several plugins claim the name (it is disabled),
+        and `UnknownPluginError` otherwise, with close matches and, when plugins failed to
+        load, each failure and its cause (one of them may be the provider).
+        """
         self._check_kind(kind)
         try:
             return self._components[kind][name]
         except KeyError:
-            dist = KNOWN_DISTRIBUTIONS.get((kind, name))
-            hint = None
-            if dist:
-                hint = f"{kind} {name!r} is provided by the distribution {dist}: pip install {dist}."
-            failed = [f for f in self.failures if f.distribution and f.distribution == dist]
-            if failed:
-                hint = f"{hint or ''} Its plugin failed to load: {failed[0]}".strip()
-            raise UnknownPluginError(kind, name, self._components[kind], hint) from None
+            pass
+        claimants = self._conflicts.get((kind, name))
+        if claimants:
+            raise self._conflict_error(kind, name, claimants)
+        hint = None
+        if self.failures:
+            ranked = sorted(self.failures, key=lambda f: name not in f"{f.plugin} {f.distribution}")
+            hint = ("These plugins failed to load; one of them may provide it: "
+                    + "; ".join(str(f) for f in ranked) + ".")
+        raise UnknownPluginError(kind, name, self._components[kind], hint)
+
+    @staticmethod
+    def _conflict_error(kind: str, name: str, claimants: list[ComponentInfo]) -> DuplicatePluginError:
+        return DuplicatePluginError(kind, name, *(c.origin for c in claimants))
+
+    @property
+    def conflicts(self) -> list[DuplicatePluginError]:
+        """One `DuplicatePluginError` per disabled name (several plugins claimed it)."""
+        return [self._conflict_error(k, n, c) for (k, n), c in sorted(self._conflicts.items())]
+
+    @property
+    def problems(self) -> list[PluginError]:
+        """Every load failure and every name conflict, for reports (`protoflow plugins`)."""
+        return [*self.failures, *self.conflicts]
 
     def create(self, kind: str, name: str, /, **params: Any) -> Any:
         """Instantiate a component; a bad parameter name raises `ConfigError` naming it."""
@@ -198,7 +214,14 @@ class Registry:
         return None
 
     def available(self) -> dict[str, list[dict[str, Any]]]:
-        """{"model": [{"name", "distribution", "version", "plugin", "summary"}, ...], ...}."""
+        """What is usable, by kind.
+
+        Returns ``{"model": [...], "encoder": [...], "controller": [...], "dataset": [...]}``;
+        each list is sorted by name and holds one dict per component with the keys
+        ``"name"``, ``"distribution"`` (None for a plugin registered by hand), ``"version"``,
+        ``"plugin"`` (the entry-point or registration name) and ``"summary"``. Disabled names
+        (`conflicts`) and failed plugins (`failures`) are not listed here.
+        """
         return {
             kind: [
                 {
@@ -219,7 +242,7 @@ class Registry:
         if kind not in KINDS:
             raise PluginError(f"unknown component kind {kind!r}; expected one of {KINDS}")
 
-    def _add(self, info: ComponentInfo) -> None:
+    def _add(self, info: ComponentInfo, duplicates: str = "raise") -> None:
         if not isinstance(info.name, str) or not _NAME_RE.match(info.name):
             raise PluginError(
                 f"{info.origin} registered the {info.kind} name {info.name!r}: names are "
@@ -227,10 +250,18 @@ class Registry:
             )
         if not callable(info.factory):
             raise PluginError(f"{info.origin} registered {info.kind} {info.name!r} with a non-callable factory")
+        key = (info.kind, info.name)
         existing = self._components[info.kind].get(info.name)
-        if existing is not None:
-            raise DuplicatePluginError(info.kind, info.name, existing.origin, info.origin)
-        self._components[info.kind][info.name] = info
+        claimants = self._conflicts.get(key)
+        if existing is None and not claimants:
+            self._components[info.kind][info.name] = info
+            return
+        others = [existing] if existing is not None else list(claimants or [])
+        if duplicates == "raise":
+            raise self._conflict_error(info.kind, info.name, [*others, info])
+        # disable the name for everyone: no claimant wins by load order
+        self._components[info.kind].pop(info.name, None)
+        self._conflicts[key] = [*others, info]
 
     def register(
         self,
@@ -239,28 +270,57 @@ class Registry:
         *,
         distribution: str | None = None,
         version: str | None = None,
+        duplicates: str = "raise",
     ) -> str:
         """Register a plugin object or module (code that is not installed: notebooks, tests).
 
-        Its hook implementations are called at once, attributed to `name`. Returns the name.
+        Its hook implementations are called at once, attributed to `name` (default: pluggy's
+        name for the object). Returns the name. If a hook raises, everything the plugin
+        registered is removed again and the exception propagates.
+
+        duplicates : "raise" (default) raises `DuplicatePluginError` when a component name is
+            already taken and registers nothing; "disable" disables the contested name for
+            every claimant and keeps the rest (how installed plugins are loaded).
+
+        Raises `PluginAlreadyRegisteredError` when this object or this name is registered
+        already (e.g. the plugin is installed: use `protoflow.testing.isolated_registry`).
         """
+        if duplicates not in ("raise", "disable"):
+            raise ConfigError(f"duplicates must be 'raise' or 'disable', got {duplicates!r}")
         pm = self.plugin_manager
+        if pm.is_registered(plugin):
+            raise PluginAlreadyRegisteredError(
+                f"this plugin object is already registered as {pm.get_name(plugin)!r}"
+                f"{self._dist_note(pm.get_name(plugin))}; it is probably installed, so its entry "
+                "point registered it. In tests, build an isolated registry with "
+                "protoflow.testing.isolated_registry(plugin) instead of registering it again."
+            )
+        if name is not None and pm.has_plugin(name):
+            raise PluginAlreadyRegisteredError(
+                f"a plugin named {name!r} is already registered{self._dist_note(name)}; "
+                "choose another name or unregister it first."
+            )
         plugin_name = pm.register(plugin, name=name)
         if plugin_name is None:  # blocked
             return name or ""
         try:
             self._check_pending_for(plugin_name, plugin)
             self._plugin_dists[plugin_name] = (distribution, version)
-            self._call_register_hooks(plugin_name, distribution, version)
+            self._call_register_hooks(plugin_name, distribution, version, duplicates)
         except BaseException:
             self._forget(plugin_name)
             raise
         return plugin_name
 
+    def _dist_note(self, plugin_name: str | None) -> str:
+        dist = self._plugin_dists.get(plugin_name or "", (None, None))[0]
+        return f" (from the installed distribution {dist})" if dist else ""
+
     def unregister(self, name: str) -> None:
         """Remove the plugin registered under `name` and every component it registered.
 
-        Unknown names are ignored (so cleanup code may call it unconditionally).
+        A name it contested with other plugins goes back to the remaining claimant when only
+        one is left. Unknown names are ignored (cleanup code may call it unconditionally).
         """
         self._forget(name)
 
@@ -271,6 +331,15 @@ class Registry:
         for kind in KINDS:
             for n in [n for n, i in self._components[kind].items() if i.plugin == plugin_name]:
                 del self._components[kind][n]
+        for (kind, n), claimants in list(self._conflicts.items()):
+            left = [c for c in claimants if c.plugin != plugin_name]
+            if len(left) == len(claimants):
+                continue
+            del self._conflicts[(kind, n)]
+            if len(left) == 1:  # the contest is over: the remaining claimant gets the name
+                self._components[kind][n] = left[0]
+            elif left:
+                self._conflicts[(kind, n)] = left
         self._plugin_dists.pop(plugin_name, None)
 
     def _check_pending_for(self, plugin_name: str, plugin: Any) -> None:
@@ -289,8 +358,10 @@ class Registry:
                         f"known hooks: {', '.join(_spec_names())}. Check the spelling."
                     )
 
-    def _call_register_hooks(self, plugin_name: str, dist: str | None, version: str | None) -> None:
-        view = Registrar(self, plugin_name, dist, version)
+    def _call_register_hooks(
+        self, plugin_name: str, dist: str | None, version: str | None, duplicates: str
+    ) -> None:
+        view = Registrar(self, plugin_name, dist, version, duplicates)
         for spec_name in _spec_names():
             caller = getattr(self.plugin_manager.hook, spec_name)
             for impl in caller.get_hookimpls():
@@ -308,9 +379,11 @@ class Registry:
     ) -> None:
         """Load every entry point of `group`, isolating failures.
 
-        A plugin that fails to import or register is recorded in `failures` (or raised when
-        `strict`). `disabled` / `only` filter by entry-point or distribution name.
-        Duplicate component names always raise `DuplicatePluginError`.
+        A plugin that fails to import or register, with any exception (`SystemExit` and
+        `KeyboardInterrupt` included: a plugin must never end the host program), is recorded
+        in `failures` and skipped. A name claimed by several plugins is disabled and recorded
+        in `conflicts`. With `strict`, the first failure or conflict raises instead.
+        `disabled` / `only` filter by entry-point or distribution name.
         """
         disabled = set(disabled)
         only_set = set(only) if only is not None else None
@@ -324,10 +397,11 @@ class Registry:
                 continue
             try:
                 plugin = ep.load()
-                self.register(plugin, ep.name, distribution=dist, version=version)
+                self.register(plugin, ep.name, distribution=dist, version=version,
+                              duplicates="raise" if strict else "disable")
             except DuplicatePluginError:
-                raise
-            except Exception as exc:
+                raise  # only in strict mode: otherwise duplicates are disabled, not raised
+            except BaseException as exc:
                 failure = PluginLoadError(ep.name, dist, exc)
                 if strict:
                     raise failure from exc
@@ -373,12 +447,21 @@ _lock = threading.Lock()
 
 
 def get_registry() -> Registry:
-    """The process-wide registry, loaded from entry points on first use."""
+    """The process-wide registry, loaded from entry points on first use.
+
+    On that first load every plugin problem (a failure, a name conflict) is issued once as a
+    `protoflow.PluginWarning`.
+    """
     global _default
     with _lock:
+        fresh = _default is None
         if _default is None:
             _default = load_registry()
-        return _default
+        reg = _default
+    if fresh:
+        for problem in reg.problems:
+            warnings.warn(str(problem), PluginWarning, stacklevel=2)
+    return reg
 
 
 @contextlib.contextmanager
@@ -415,7 +498,7 @@ def unregister(name: str) -> None:
 
 
 def available() -> dict[str, list[dict[str, Any]]]:
-    """What is installed: {"model": [...], "encoder": [...], "controller": [...], "dataset": [...]}."""
+    """What is installed and usable, in the default registry (see `Registry.available`)."""
     return get_registry().available()
 
 

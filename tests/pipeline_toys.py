@@ -68,13 +68,14 @@ class ToyStep(ControllerBase):
     """Moves a fraction `rate` towards the target (or cluster mean), plus seeded noise."""
 
     name = "toy-step"
+    supported_targets = ("unit", "cluster")
 
-    def __init__(self, rate: float = 0.2, noise: float = 0.01, mode: str = "informed",
+    def __init__(self, rate: float = 0.2, noise: float = 0.01, mode: str = "auto",
                  seed: Any = None) -> None:
         self.rate, self.noise, self.mode, self.seed = rate, noise, mode, seed
 
     def _start(self, model: Any, z0: np.ndarray, target: Any) -> Any:
-        if (np.ndim(target) == 0) != (self.mode == "informed"):
+        if self.mode != "auto" and (np.ndim(target) == 0) != (self.mode == "informed"):
             raise protoflow.ValidationError(f"mode {self.mode!r} does not fit target {target!r}")
         return check_seed(self.seed)
 

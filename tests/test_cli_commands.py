@@ -61,7 +61,7 @@ def test_unknown_plugin_exits_3(config, capsys):
     assert main(["run", str(config), "--set", "controller.name=toy-stpe"]) == 3
     err = capsys.readouterr().err
     assert "did you mean 'toy-step'" in err.lower() and err.count("\n") == 1
-    assert main(["explore", "missing.npz", "--start-unit", "0", "--target", "1"]) == 1
+    assert main(["explore", "missing.npz", "--start-unit", "0", "--target", "1", "--controller", "music"]) == 1
 
 
 def test_failed_run_exits_1_and_debug_shows_the_traceback(tmp_path, capsys):
@@ -117,5 +117,5 @@ def test_inspect_invert_explore_on_a_saved_model(config, tmp_path, capsys):
     with np.load(tmp_path / "p.npz") as npz:
         P, bmus = npz["points"], npz["bmus"]
     assert P.shape == (8, 3) and bmus[-1] == 5
-    assert main(["explore", model, "--start-unit", "99", "--target", "1"]) == 2
+    assert main(["explore", model, "--start-unit", "99", "--target", "1", "--controller", "music"]) == 2
     assert main(["explore", model, "--start-unit", "0", "--target", "1", "--controller", "nope"]) == 3

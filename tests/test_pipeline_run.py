@@ -78,7 +78,7 @@ def test_non_spanning_prototypes_are_reported_not_fatal():
     assert "do not affinely span" in inv["note"]
 
 
-def test_trajectories_reach_targets_and_cluster_mode_is_chosen():
+def test_trajectories_reach_unit_and_cluster_targets():
     result = run(_raw(steps=40), write=False)
     tr = result.metrics["backbones"]["toy-grid"]["trajectories"]
     assert [p["pair"] for p in tr["pairs"]] == ["label 0 -> label 1", "sample 4 -> cluster of label 2"]
@@ -157,3 +157,23 @@ def test_config_file_with_relative_data_path_and_overrides(tmp_path, monkeypatch
     assert (tmp_path / "conf" / "runs" / "c" / "metrics.json").exists()
     assert not (tmp_path / "conf" / "runs" / "c" / "report.html").exists()
     assert result.backbones["toy-grid"].model.prototypes_.shape == (6, 3)
+
+
+def test_a_controller_that_cannot_take_a_cluster_is_refused_before_training():
+    class UnitOnly(toys.ToyStep):
+        supported_targets = ("unit",)
+
+    class Plugin:
+        @protoflow.hookimpl
+        def protoflow_register_controllers(self, registry):
+            registry.add_controller("unit-only", UnitOnly)
+
+    raw = _raw(steps=5)
+    raw["controller"] = {"name": "unit-only"}
+    raw["run"]["baselines"] = []
+    name = protoflow.register(Plugin(), name="unit-only-plugin")
+    try:
+        with pytest.raises(ConfigFileError, match="'unit-only' cannot steer toward a cluster"):
+            run(raw, write=False)
+    finally:
+        protoflow.unregister(name)

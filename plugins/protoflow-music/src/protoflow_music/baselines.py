@@ -35,6 +35,7 @@ class LinearController(ControllerBase):
     """
 
     name = "linear"
+    supported_targets = ("unit", "cluster")
 
     def __init__(self) -> None:
         pass
@@ -79,6 +80,7 @@ class RadialController(ControllerBase):
     """
 
     name = "radial"
+    supported_targets = ("unit", "cluster")
 
     def __init__(self, step_length: float | None = None, step_lengths: Any = None, trust: float = 0.05) -> None:
         self.step_length = step_length

@@ -16,10 +16,19 @@ from protoflow.validation import check_choice, check_float, check_int, check_see
 from protoflow_music import sets
 from protoflow_music.solver import ROUTES, array_namespace, solve_regularized
 
-MODES = ("informed", "cluster", "cluster-random", "free")
+MODES = ("auto", "informed", "cluster", "cluster-random", "free")
 
 #: bound on the elements of one (points x rows x dimensions) Jacobian block, to cap memory
 _BLOCK_ELEMENTS = 4_000_000
+
+
+def _mode_for(target: Any) -> str:
+    """The mode ``mode="auto"`` picks: free for None, informed for one unit, else cluster."""
+    if target is None:
+        return "free"
+    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
+        return "informed"
+    return "cluster"
 
 
 class MUSIC(ControllerBase):
@@ -37,8 +46,9 @@ class MUSIC(ControllerBase):
 
     Parameters
     ----------
-    mode : {"informed", "cluster", "cluster-random", "free"}, default "informed"
-        informed: target is one unit. cluster: target is a list of units, all attracted at once
+    mode : {"auto", "informed", "cluster", "cluster-random", "free"}, default "auto"
+        auto: chosen from the target at each run: informed for one unit index, cluster for a
+        list of units, free for None. informed: target is one unit. cluster: target is a list of units, all attracted at once
         (optionally sub-sampled each pass). cluster-random: each step draws one unit of the
         list (with probability proportional to `target_weights`) and takes an informed step.
         free: no target (``target=None``); a random walk that changes preserved activations
@@ -103,10 +113,11 @@ class MUSIC(ControllerBase):
     """
 
     name = "music"
+    supported_targets = ("unit", "cluster", "none")
 
     def __init__(
         self,
-        mode: str = "informed",
+        mode: str = "auto",
         gamma: float = 0.9,
         lam: float = 1e-2,
         eta: float = 0.5,
@@ -192,6 +203,8 @@ class MUSIC(ControllerBase):
 
     def _start(self, model: Any, z0: np.ndarray, target: Any) -> dict[str, Any]:
         p = self._validated()
+        if p["mode"] == "auto":
+            p["mode"] = _mode_for(target)
         W = np.asarray(model.prototypes_, dtype=np.float64)
         units = sets.parse_target(target, W.shape[0], p["mode"])
         tw = p["target_weights"]
