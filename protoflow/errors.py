@@ -117,6 +117,12 @@ class DuplicatePluginError(PluginError, ValueError):
         )
 
 
+class InvalidPluginError(PluginError, ValueError):
+    """A plugin is malformed: a component name that is not kebab-case, a factory that is not
+    callable, or a hook implementation whose name matches no specification (a typo). The
+    message names the plugin (and its distribution) and what to fix."""
+
+
 class PluginAlreadyRegisteredError(PluginError, ValueError):
     """`protoflow.register` was given a plugin object, or a plugin name, that is already
     registered (typically: the plugin is installed, so its entry point registered it)."""

@@ -30,6 +30,7 @@ from protoflow import hookspecs
 from protoflow.errors import (
     ConfigError,
     DuplicatePluginError,
+    InvalidPluginError,
     PluginAlreadyRegisteredError,
     PluginError,
     PluginLoadError,
@@ -244,12 +245,12 @@ class Registry:
 
     def _add(self, info: ComponentInfo, duplicates: str = "raise") -> None:
         if not isinstance(info.name, str) or not _NAME_RE.match(info.name):
-            raise PluginError(
+            raise InvalidPluginError(
                 f"{info.origin} registered the {info.kind} name {info.name!r}: names are "
                 "lower-case kebab-case (letters, digits, '-'), starting with a letter"
             )
         if not callable(info.factory):
-            raise PluginError(f"{info.origin} registered {info.kind} {info.name!r} with a non-callable factory")
+            raise InvalidPluginError(f"{info.origin} registered {info.kind} {info.name!r} with a non-callable factory")
         key = (info.kind, info.name)
         existing = self._components[info.kind].get(info.name)
         claimants = self._conflicts.get(key)
@@ -353,7 +354,7 @@ class Registry:
                 continue
             for impl in caller.get_hookimpls():
                 if impl.plugin_name == plugin_name and not impl.opts.get("optionalhook"):
-                    raise PluginError(
+                    raise InvalidPluginError(
                         f"plugin {plugin_name!r} implements the unknown hook {hook_name!r}; "
                         f"known hooks: {', '.join(_spec_names())}. Check the spelling."
                     )

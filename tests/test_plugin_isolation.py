@@ -20,6 +20,7 @@ from protoflow import registry as registry_mod
 from protoflow.cli import main
 from protoflow.errors import (
     DuplicatePluginError,
+    InvalidPluginError,
     PluginAlreadyRegisteredError,
     PluginLoadError,
     PluginWarning,
@@ -215,3 +216,25 @@ def test_the_process_keeps_running_after_sys_exit_in_a_plugin(entry_points):
     entry_points.append(_EP("quitter", "protoflow-quitter", lambda: sys.exit(7)))
     reg = load_registry()  # would raise SystemExit if not isolated
     assert reg.failures[0].error.code == 7
+
+
+def test_malformed_plugins_raise_a_named_error_naming_the_plugin():
+    class BadName:
+        @protoflow.hookimpl
+        def protoflow_register_models(self, registry):
+            registry.add_model("Bad_Name", _Model)
+
+    class NotCallable:
+        @protoflow.hookimpl
+        def protoflow_register_models(self, registry):
+            registry.add_model("fine-name", 42)
+
+    class Typo:
+        @protoflow.hookimpl
+        def protoflow_register_modls(self, registry):
+            pass
+
+    for plugin, what in ((BadName(), "kebab-case"), (NotCallable(), "non-callable"), (Typo(), "unknown hook")):
+        with pytest.raises(InvalidPluginError, match=what) as info:
+            load_registry(entry_points=False).register(plugin, name="culprit")
+        assert "culprit" in str(info.value)
