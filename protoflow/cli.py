@@ -2,10 +2,10 @@
 
 ::
 
-    protoflow run CONFIG [--out DIR] [--set table.key=value ...] [--quiet]
+    protoflow run CONFIG [--out DIR] [--overwrite] [--set table.key=value ...] [--quiet]
     protoflow config validate CONFIG [--set ...]
     protoflow plugins [--json]
-    protoflow inspect FILE [--json]
+    protoflow inspect FILE|RUN_DIR [--json]
     protoflow invert MODEL (--activations FILE | --points FILE) [--n-nearest N] [--out FILE]
     protoflow explore MODEL (--start FILE | --start-unit U) --target UNIT[,UNIT...]
                       --controller NAME [--steps 50] [--set key=value ...] [--out FILE]
@@ -26,7 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from protoflow.errors import ConfigError, PluginError, ProtoflowError, ValidationError
+from protoflow.errors import (
+    ConfigError,
+    OutputExistsError,
+    PluginError,
+    ProtoflowError,
+    ValidationError,
+)
 from protoflow.protocols import check_target_supported, target_kind
 from protoflow.registry import get_registry
 
@@ -86,7 +92,8 @@ def _load_registry_quietly() -> Any:
 def _cmd_run(args: argparse.Namespace) -> int:
     from protoflow.pipeline import run
 
-    result = run(args.config, out=args.out, overrides=args.set, quiet=args.quiet)
+    result = run(args.config, out=args.out, overrides=args.set, quiet=args.quiet,
+                 overwrite=args.overwrite)
     if not args.quiet:
         for label, entry in result.metrics["backbones"].items():
             inv = entry["inversion"]
@@ -116,6 +123,8 @@ def _cmd_config_validate(args: argparse.Namespace) -> int:
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from protoflow.io import read_metadata
 
+    if Path(args.file).is_dir():
+        return _inspect_run(args)
     meta = read_metadata(args.file)
     with np.load(args.file, allow_pickle=False) as npz:
         shapes = {k: list(npz[k].shape) for k in npz.files if k != "__protoflow__"}
@@ -135,6 +144,27 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     for name, shape in shapes.items():
         print(f"  array {name.removeprefix('state:')}: shape {tuple(shape)}")
     return EXIT_OK
+
+
+def _inspect_run(args: argparse.Namespace) -> int:
+    """Verify a run folder against its manifest: exit 0 when intact, 1 with one line per
+    missing, changed or unexpected file otherwise."""
+    from protoflow.runs import read_manifest, verify_run
+
+    manifest = read_manifest(args.file)
+    problems = verify_run(args.file)
+    if args.json:
+        print(json.dumps({**manifest, "problems": problems}, indent=2))
+    else:
+        used = ", ".join(f"{c['kind']} {c['name']!r} ({c.get('distribution') or c.get('plugin')} "
+                         f"{c.get('version') or ''})".replace(" )", ")") for c in manifest.get("components", []))
+        print(f"{args.file}: protoflow run, {manifest.get('status')}, created {manifest.get('created')}")
+        print(f"  protoflow-core {manifest.get('versions', {}).get('protoflow-core')}; components: {used or 'none'}")
+        print(f"  {len(manifest['artifacts'])} artifacts, " + ("all intact" if not problems else
+              f"{len(problems)} problem(s):"))
+        for line in problems:
+            print(f"  - {line}")
+    return EXIT_FAILED if problems else EXIT_OK
 
 
 def _read_array(path: str, what: str) -> np.ndarray:
@@ -260,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
                    help="override a config value (parsed as TOML; repeatable)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output folder whole (otherwise it is refused)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("config", help="configuration tools")
@@ -273,8 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_plugins)
 
-    p = sub.add_parser("inspect", help="show a saved model's metadata")
-    p.add_argument("file")
+    p = sub.add_parser("inspect", help="show a saved model's metadata, or verify a run folder")
+    p.add_argument("file", help="a saved .npz, or a run folder (checked against its manifest)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_inspect)
 
@@ -311,7 +343,7 @@ def _exit_code(exc: BaseException) -> int:
 
     if isinstance(exc, ConfigFileError):
         return EXIT_PLUGIN if exc.is_plugin_problem else EXIT_USAGE
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, ConfigError | OutputExistsError):
         return EXIT_USAGE
     if isinstance(exc, PluginError):
         return EXIT_PLUGIN

@@ -48,6 +48,11 @@ class PersistenceError(ProtoflowError, OSError):
     """A saved file is missing, malformed, from a newer format, or needs an absent plugin."""
 
 
+class OutputExistsError(PersistenceError, FileExistsError):
+    """A run's output folder already holds results (replace it whole with ``overwrite=True`` /
+    ``--overwrite``), or the output path is a file."""
+
+
 class DataNotFoundError(ProtoflowError, FileNotFoundError):
     """A dataset could not be found; the message says where protoflow looked."""
 

@@ -28,6 +28,7 @@ from protoflow.errors import ConfigError, MetricNotApplicableError, ValidationEr
 from protoflow.inversion import Inverter
 from protoflow.io import atomic_write_text
 from protoflow.protocols import check_target_supported, target_kind
+from protoflow.runs import check_output_folder, staged_run_folder, write_manifest
 
 __all__ = ["RunResult", "run"]
 
@@ -93,6 +94,7 @@ def run(
     quiet: bool = True,
     registry: Any = None,
     write: bool = True,
+    overwrite: bool = False,
 ) -> RunResult:
     """Run a configuration and write its artifacts.
 
@@ -104,6 +106,10 @@ def run(
     quiet : no progress output on stderr.
     registry : the plugin registry (default: the installed plugins).
     write : False to compute everything but write no files.
+    overwrite : replace an existing non-empty output folder whole (otherwise it is refused
+        with `OutputExistsError` before anything is computed). The run is written into a
+        hidden staging folder and published only when complete, with ``manifest.json``
+        (see `protoflow.runs`).
 
     Returns
     -------
@@ -118,7 +124,10 @@ def run(
         config = parse_config(config_or_path, overrides=overrides, registry=registry)
     else:
         config = load_config(config_or_path, overrides, registry=registry)
-    return _Run(config, registry, quiet).execute(_out_folder(config, out) if write else None)
+    folder = None
+    if write:
+        folder = check_output_folder(_out_folder(config, out), overwrite=overwrite)
+    return _Run(config, registry, quiet, overwrite).execute(folder)
 
 
 def _out_folder(config: RunConfig, out: str | Path | None) -> Path:
@@ -131,7 +140,7 @@ def _out_folder(config: RunConfig, out: str | Path | None) -> Path:
 
 
 class _Run:
-    def __init__(self, config: RunConfig, registry: Any, quiet: bool) -> None:
+    def __init__(self, config: RunConfig, registry: Any, quiet: bool, overwrite: bool = False) -> None:
         if registry is None:
             from protoflow.registry import get_registry
 
@@ -139,6 +148,7 @@ class _Run:
         self.config = config
         self.registry = registry
         self.quiet = quiet
+        self.overwrite = overwrite
         self.timings: dict[str, float] = {}
         self.notes: list[str] = []
         self.seed = config.run.seed
@@ -267,8 +277,28 @@ class _Run:
         result = RunResult(cfg, _jsonable(metrics), dict(self.timings), backbones,
                            trajectories, data, out)
         if out is not None:
-            self.write(result, out, encoders)
+            with staged_run_folder(out, overwrite=self.overwrite) as stage:
+                self.write(result, stage, encoders)
+                write_manifest(stage, config=metrics["config"], components=self.components_used())
+            self.stage(f"done: {out}")
         return result
+
+    def components_used(self) -> list[dict[str, Any]]:
+        """Kind, name and provenance of every component the config names (for the manifest)."""
+        cfg = self.config
+        specs = [("dataset", cfg.data), ("encoder", cfg.encoder), ("model", cfg.model),
+                 ("controller", cfg.controller), *(("controller", b) for b in cfg.run.baselines)]
+        for c in cfg.compare:
+            specs += [("model", c.model), ("encoder", c.encoder)]
+        out, seen = [], set()
+        for kind, spec in specs:
+            if spec is None or (kind, spec.name) in seen:
+                continue
+            seen.add((kind, spec.name))
+            info = self.registry.get(kind, spec.name)
+            out.append({"kind": kind, "name": spec.name, "plugin": info.plugin,
+                        "distribution": info.distribution, "version": info.version})
+        return out
 
     # -- inversion ------------------------------------------------------------------------------
 
@@ -455,7 +485,6 @@ class _Run:
         from protoflow.errors import PersistenceError
 
         t0 = time.perf_counter()
-        out.mkdir(parents=True, exist_ok=True)
         saved: dict[str, str] = {}
         if self.config.run.save_models:
             main = self.config.model.name
@@ -483,7 +512,6 @@ class _Run:
         atomic_write_text(out / "metrics.json", _dumps(result.metrics))
         self.timed("artifacts", t0)
         atomic_write_text(out / "timings.json", _dumps({k: round(v, 4) for k, v in self.timings.items()}))
-        self.stage(f"done: {out}")
 
 
 # -- small pure helpers -----------------------------------------------------------------------------
