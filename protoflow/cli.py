@@ -7,7 +7,7 @@
     protoflow plugins [--json]
     protoflow inspect FILE|RUN_DIR [--json]
     protoflow invert MODEL (--activations FILE | --points FILE) [--n-nearest N] [--out FILE]
-    protoflow explore MODEL (--start FILE | --start-unit U) --target UNIT[,UNIT...]
+    protoflow explore MODEL (--start FILE | --start-unit U) [--target UNIT[,UNIT...]]
                       --controller NAME [--steps 50] [--set key=value ...] [--out FILE]
 
 Exit codes: 0 success, 1 the run failed, 2 usage or configuration error, 3 plugin problem
@@ -178,6 +178,13 @@ def _read_array(path: str, what: str) -> np.ndarray:
     raise ValidationError(f"{what}: {p} must be a .npy or .csv file")
 
 
+def _check_out_suffix(path: str | None, suffixes: tuple[str, ...]) -> None:
+    """Refuse, before any work, an --out whose extension says a format we do not write."""
+    if path is not None and not path.endswith(suffixes):
+        raise ConfigError(f"--out must end in {', '.join(suffixes)}, got {path!r}: the "
+                          "extension chooses the format, and nothing is written elsewhere.")
+
+
 def _write_array(path: str | None, arr: np.ndarray) -> None:
     if path is None:
         np.savetxt(sys.stdout, np.atleast_2d(arr), delimiter=",", fmt="%.17g")
@@ -195,7 +202,7 @@ def _write_array(path: str | None, arr: np.ndarray) -> None:
 
         buf = io.BytesIO()
         np.save(buf, arr)
-        atomic_write_bytes(path if path.endswith(".npy") else path + ".npy", buf.getvalue())
+        atomic_write_bytes(path, buf.getvalue())
 
 
 def _load_model(path: str) -> Any:
@@ -208,8 +215,17 @@ def _load_model(path: str) -> Any:
 
 
 def _cmd_invert(args: argparse.Namespace) -> int:
+    _check_out_suffix(args.out, (".npy", ".csv"))
     model = _load_model(args.model)
     inverter = model.inverter(allow_underdetermined=args.allow_underdetermined)
+    D = inverter.n_features
+    if args.n_nearest is not None and args.n_nearest <= D and not args.allow_underdetermined:
+        raise ConfigError(
+            f"--n-nearest {args.n_nearest} uses {args.n_nearest} prototype(s), but a point in "
+            f"{D} dimensions is determined only by at least {D + 1} (D + 1); the answer would be "
+            f"a minimum-norm guess, not the point. Use --n-nearest {D + 1} or more, or pass "
+            "--allow-underdetermined to get the minimum-norm answer anyway."
+        )
     if args.points is not None:
         Z = np.atleast_2d(_read_array(args.points, "--points"))
         Z_hat = inverter.invert(model.activations(Z), n_nearest=args.n_nearest)
@@ -233,8 +249,9 @@ def _parse_units(text: str) -> Any:
 
 
 def _cmd_explore(args: argparse.Namespace) -> int:
-    from protoflow.config import parse_override
+    from protoflow.config import _parameters, parse_override
 
+    _check_out_suffix(args.out, (".npy", ".csv", ".npz"))
     model = _load_model(args.model)
     W = np.asarray(model.prototypes_)
     if args.start is not None:
@@ -244,13 +261,14 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         if not 0 <= args.start_unit < W.shape[0]:
             raise ConfigError(f"--start-unit must be in 0..{W.shape[0] - 1}, got {args.start_unit}")
         z0 = W[args.start_unit]
-    target = _parse_units(args.target)
+    target = None if args.target is None else _parse_units(args.target)
     params: dict[str, Any] = {}
     for text in args.set:
         path, value = parse_override(f"controller.{text}")
         params[path[-1]] = value
-    if args.seed is not None:
-        params.setdefault("seed", args.seed)
+    accepted = _parameters(get_registry().get("controller", args.controller).factory)
+    if args.seed is not None and (accepted is None or "seed" in accepted):
+        params.setdefault("seed", args.seed)  # only controllers that take a seed get one
     controller = get_registry().create("controller", args.controller, **params)
     check_target_supported(controller, target_kind(target), args.controller)
     traj = controller.run(model, z0, target, args.steps)
@@ -326,7 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--start", help=".npy/.csv with the start point(s), shape (n_features,) or (n, n_features)")
     src.add_argument("--start-unit", type=int, help="start at this unit's prototype")
-    p.add_argument("--target", required=True, help="target unit, or a comma-separated cluster of units")
+    p.add_argument("--target", default=None,
+                   help="target unit, or a comma-separated cluster of units; omit it for a "
+                        "controller's free mode (one that declares the 'none' target)")
     p.add_argument("--controller", required=True,
                    help="a registered controller (`protoflow plugins` lists them)")
     p.add_argument("--steps", type=int, default=50)

@@ -14,7 +14,9 @@ The core names no concrete component: what is installed is whatever the plugins 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib.metadata as md
+import inspect
 import os
 import re
 import threading
@@ -191,8 +193,17 @@ class Registry:
         return [*self.failures, *self.conflicts]
 
     def create(self, kind: str, name: str, /, **params: Any) -> Any:
-        """Instantiate a component; a bad parameter name raises `ConfigError` naming it."""
+        """Instantiate a component. A parameter its factory does not take raises `ConfigError`
+        naming it, with close matches and the accepted parameters (checked against the
+        factory's signature before calling it)."""
         info = self.get(kind, name)
+        accepted = _keyword_parameters(info.factory)
+        unknown = sorted(set(params) - set(accepted)) if accepted is not None else []
+        if unknown:
+            close = {u: difflib.get_close_matches(u, accepted, n=1, cutoff=0.6) for u in unknown}
+            hints = "; ".join(f"{u!r}" + (f" (did you mean {c[0]!r}?)" if c else "") for u, c in close.items())
+            listed = ", ".join(accepted) if accepted else "none"
+            raise ConfigError(f"{kind} {name!r} has no parameter {hints}. Its parameters: {listed}.")
         try:
             obj = info.factory(**params)
         except TypeError as exc:
@@ -407,6 +418,22 @@ class Registry:
                 if strict:
                     raise failure from exc
                 self.failures.append(failure)
+
+
+def _keyword_parameters(factory: Callable[..., Any]) -> list[str] | None:
+    """The keyword parameters `factory` accepts, or None when it takes ``**kwargs`` (or has no
+    signature to read)."""
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return None
+    names = []
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            return None
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            names.append(p.name)
+    return names
 
 
 def _spec_names() -> list[str]:
