@@ -38,6 +38,7 @@ __all__ = [
     "TorchNotInstalledError",
     "as_tensor",
     "check_backend",
+    "check_device",
     "require_dask",
     "require_torch",
     "resolve_device",
@@ -77,9 +78,26 @@ def check_backend(backend: Any) -> str:
     return backend
 
 
+def check_device(device: Any) -> str:
+    """`device` validated without importing torch: "cpu", "cuda", "cuda:N" or "auto" (None
+    means "cpu"); anything else raises `ConfigError` naming the parameter. Whether CUDA is
+    actually there is `resolve_device`'s question."""
+    dev = "cpu" if device is None else device
+    ok = isinstance(dev, str) and (
+        dev in ("cpu", "auto", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())
+    )
+    if not ok:
+        raise ConfigError(
+            f"parameter 'device' must be 'cpu', 'cuda', 'cuda:N', 'auto' or None, got {device!r}."
+        )
+    return dev
+
+
 def resolve_device(backend: Any, device: Any, *, fallback_to_cpu: bool = False) -> Any:
     """The torch device to compute on, or None for the numpy backend.
 
+    Parameters
+    ----------
     backend : "numpy" | "torch"
     device : "cpu", "cuda", "cuda:N" or "auto" (CUDA when available, else the CPU); None means
         "cpu". With backend="numpy" only None and "cpu" are accepted (numpy runs on the CPU).
@@ -92,11 +110,7 @@ def resolve_device(backend: Any, device: Any, *, fallback_to_cpu: bool = False) 
     and `TorchNotInstalledError` when backend="torch" and torch is missing.
     """
     backend = check_backend(backend)
-    dev = "cpu" if device is None else device
-    if not isinstance(dev, str) or not (dev in ("cpu", "auto") or dev.split(":")[0] == "cuda"):
-        raise ConfigError(
-            f"parameter 'device' must be 'cpu', 'cuda', 'cuda:N', 'auto' or None, got {device!r}."
-        )
+    dev = check_device(device)
     if backend == "numpy":
         if dev != "cpu":
             raise ConfigError(

@@ -127,7 +127,8 @@ def run(
     folder = None
     if write:
         folder = check_output_folder(_out_folder(config, out), overwrite=overwrite)
-    return _Run(config, registry, quiet, overwrite).execute(folder)
+    with progress.quiet(quiet):  # components' own bars and messages obey --quiet too
+        return _Run(config, registry, quiet, overwrite).execute(folder)
 
 
 def _out_folder(config: RunConfig, out: str | Path | None) -> Path:

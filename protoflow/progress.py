@@ -1,15 +1,41 @@
-"""A tiny dependency-free progress bar on stderr.
+"""Progress reporting for long work: a tiny dependency-free progress bar on stderr, one-line
+stage messages, and a run-wide quiet switch. Part of the public plugin API.
 
-It draws only when enabled (not ``--quiet``) and stderr is a terminal; in logs and pipes it
-stays silent, so captured output is stable. `stage` messages are printed (not drawn) whenever
-enabled, one line each.
+A bar draws only when enabled and stderr is a terminal; in logs and pipes it stays silent, so
+captured output is stable. `stage` messages are printed (not drawn) whenever enabled, one line
+each. Inside ``with quiet():`` (what ``protoflow run --quiet`` and ``protoflow.run(quiet=True)``
+use) neither draws nor prints, whatever a component asked for, so a plugin's own
+``progress=True`` parameter never breaks a quiet run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, TextIO
+
+_QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("protoflow_quiet", default=False)
+
+__all__ = ["Progress", "is_quiet", "quiet", "stage"]
+
+
+@contextlib.contextmanager
+def quiet(enabled: bool = True) -> Iterator[None]:
+    """Silence every `Progress` bar and `stage` message inside the block (``enabled=False``
+    makes it a no-op, for code that passes a flag through)."""
+    token = _QUIET.set(_QUIET.get() or enabled)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
+
+
+def is_quiet() -> bool:
+    """True inside a `quiet` block: components should then print nothing on their own."""
+    return _QUIET.get()
 
 
 class Progress:
@@ -28,7 +54,7 @@ class Progress:
         self._start = time.monotonic()
         self._last = 0.0
         isatty = getattr(self.stream, "isatty", None)
-        self.enabled = bool(enabled and isatty is not None and isatty())
+        self.enabled = bool(enabled and not is_quiet() and isatty is not None and isatty())
 
     def __enter__(self) -> Progress:
         self._draw(force=True)
@@ -38,6 +64,7 @@ class Progress:
         self.close()
 
     def update(self, n: int = 1) -> None:
+        """Count `n` more steps done and redraw (at most ten times a second)."""
         self.done = min(self.done + n, self.total) if self.total else self.done + n
         self._draw()
 
@@ -56,6 +83,7 @@ class Progress:
         self.stream.flush()
 
     def close(self) -> None:
+        """Draw the final state and end the line (nothing when disabled)."""
         if self.enabled:
             self._draw(force=True)
             self.stream.write("\n")
@@ -65,7 +93,7 @@ class Progress:
 
 def stage(message: str, *, enabled: bool = True, stream: TextIO | None = None) -> None:
     """Print one status line (``protoflow: fitting model ...``) unless disabled."""
-    if enabled:
+    if enabled and not is_quiet():
         out = stream if stream is not None else sys.stderr
         out.write(f"protoflow: {message}\n")
         out.flush()

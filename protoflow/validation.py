@@ -147,6 +147,14 @@ def check_float(
     return value
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """Validate a true/false parameter: only ``True``/``False`` (and numpy bools) pass; ``1``,
+    ``0`` or ``"yes"`` raise `ConfigError` (``1 == True`` would let `check_choice` accept them)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise ConfigError(f"parameter {name!r} must be true or false, got {value!r}.")
+
+
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     """Validate that `value` is one of `choices`."""
     choices = list(choices)
