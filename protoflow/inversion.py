@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from protoflow.backend import as_tensor, require_torch, resolve_device, to_numpy
-from protoflow.errors import NotInvertibleError, ValidationError
-from protoflow.validation import check_array, check_finite
+from protoflow.errors import ConfigError, NotInvertibleError, ValidationError
+from protoflow.validation import check_array, check_finite, check_float
 
 #: rows per block when computing activations, so that a block of the (n_samples, n_units)
 #: matrix stays small (about 8 MB in float64 for 1,024 units).
@@ -109,6 +109,12 @@ class Inverter:
     ) -> None:
         self.backend = backend
         self._device = resolve_device(backend, device)  # None for numpy; validated up front
+        if rcond is not None:
+            rcond = check_float("rcond", rcond, minimum=0.0)
+        if not isinstance(allow_underdetermined, bool):
+            raise ConfigError(
+                f"parameter 'allow_underdetermined' must be true or false, got {allow_underdetermined!r}."
+            )
         W = check_array(W, name="prototypes", min_samples=1)
         self.prototypes = W
         n_units, n_features = W.shape
@@ -208,6 +214,7 @@ class Inverter:
         single = np.ndim(A) == 1
         A = check_array(np.atleast_2d(A) if single else A, name="activations",
                         n_features=self.n_units, ensure_finite=n_nearest is not None)
+        _check_not_negative(A)
         if n_nearest is None:
             # Z = (||w||^2 - A) K^T, with the constant part precomputed: one matrix product.
             Z = self._offset - A @ self._K.T
@@ -233,6 +240,7 @@ class Inverter:
             single = np.ndim(A) == 1
             A = check_array(np.atleast_2d(A) if single else A, name="activations",
                             n_features=self.n_units)
+            _check_not_negative(A)
             At = as_tensor(A, self._device)
         offset, Kt = self._torch_ops
         Z = torch.addmm(offset, At.reshape(-1, self.n_units), Kt, alpha=-1.0)
@@ -287,6 +295,20 @@ def _min_norm_anchor(center: np.ndarray, basis: np.ndarray, full: bool) -> np.nd
     when the system has full rank; else its projection onto the spanned directions `basis`
     (rank, n_features), which makes ``anchor + y`` (y in that span) the minimum-norm solution."""
     return center if full else basis.T @ (basis @ center)
+
+
+def _check_not_negative(A: np.ndarray) -> None:
+    """Activations are squared distances: refuse clearly negative ones (rounding in a caller's
+    own distance computation may leave -1e-15; anything below -1e-9 of the largest is not)."""
+    if A.size == 0:
+        return
+    low = float(A.min())
+    if low < 0.0 and low < -1e-9 * max(1.0, float(np.abs(A).max())):
+        row, col = np.unravel_index(int(np.argmin(A)), A.shape)
+        raise ValidationError(
+            f"activations must be squared distances (>= 0), but row {row}, unit {col} holds "
+            f"{low:.6g}. Pass ||z - w||^2, not distances minus an offset or log-probabilities."
+        )
 
 
 def invert(A: Any, W: Any, **kwargs: Any) -> np.ndarray:

@@ -180,3 +180,34 @@ def test_activations_and_bmu_blockwise_match_brute_force() -> None:
     np.testing.assert_array_equal(bmu(Z, W), _brute(Z, W).argmin(1))
     with pytest.raises(ValidationError, match="5 were expected"):
         activations(Z[:, :4], W)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"rcond": "x"}, "parameter 'rcond' must be a number"),
+    ({"rcond": -1e-3}, "parameter 'rcond' must be >= 0"),
+    ({"rcond": float("nan")}, "parameter 'rcond' must be finite"),
+    ({"allow_underdetermined": "yes"}, "must be true or false"),
+])
+def test_bad_inverter_parameters_are_named(kwargs, match) -> None:
+    from protoflow.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=match):
+        Inverter(np.eye(3), **kwargs)
+
+
+def test_negative_activations_are_refused_but_rounding_is_not() -> None:
+    from protoflow.errors import ValidationError
+
+    W = np.random.default_rng(0).normal(size=(6, 3))
+    Z = np.stack([W[0], np.zeros(3)])  # the first point sits on prototype 0: activation 0
+    A = _brute(Z, W)
+    inv = Inverter(W)
+    bad = A.copy()
+    bad[1, 4] = -2.0
+    with pytest.raises(ValidationError, match="row 1, unit 4 holds -2"):
+        inv.invert(bad)
+    with pytest.raises(ValidationError, match=">= 0"):
+        inv.invert(bad, n_nearest=5)
+    tiny = A.copy()
+    tiny[0, 0] = -1e-15  # what a caller's own rounding of a zero distance leaves: accepted
+    assert np.allclose(inv.invert(tiny), Z, atol=1e-6)
