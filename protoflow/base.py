@@ -39,6 +39,16 @@ class ParamsMixin:
         """The constructor parameters and their current values."""
         return {name: getattr(self, name) for name in self._param_names()}
 
+    def validated_params(self) -> dict[str, Any]:
+        """The current parameters checked against the class's declared ``parameters``
+        (a `protoflow.params.Schema`); `ConfigError` naming the first bad one. Without a
+        declaration, the parameters are returned unchecked."""
+        from protoflow.params import declared_schema
+
+        schema = declared_schema(type(self))
+        params = self.get_params()
+        return schema.validate(params) if schema is not None else params
+
     def set_params(self, **params: Any) -> Any:
         """Set constructor parameters; returns self."""
         from protoflow.errors import ConfigError

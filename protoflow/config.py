@@ -322,6 +322,9 @@ def parse_config(
         p.issue("run", "pairs", "trajectories need a [controller] table (or [run] baselines)")
     if run is not None:
         p.target_kinds(run.pairs, [c for c in (controller, *baselines) if c is not None])
+        p.optional_dependencies(run)
+    if data_spec is not None:
+        p.data_path(data_spec, base_dir)
     if p.issues:
         raise ConfigFileError(source, p.issues)
     assert run is not None and data_spec is not None and model is not None
@@ -357,9 +360,36 @@ class _Parser:
     def __init__(self, registry: Any) -> None:
         self.registry = registry
         self.issues: list[Issue] = []
+        #: (table, module) pairs the run's components will import
+        self.needed_modules: set[tuple[str, str]] = set()
 
     def issue(self, table: str, key: str | None, message: str, kind: str = "config") -> None:
         self.issues.append(Issue(table, key, message, kind))
+
+    def optional_dependencies(self, run: RunSettings) -> None:
+        """What the run will import, checked before anything is computed."""
+        if (run.figures or run.report) and not _importable("matplotlib"):
+            key = "figures" if run.figures else "report"
+            self.issue("run", key, "figures and the report need matplotlib, which is not "
+                       "installed: pip install 'protoflow-core[report]', or set figures = false "
+                       "and report = false")
+        for table, module in sorted(self.needed_modules):
+            if not _importable(module):
+                hint = "pip install torch==2.13.0 (the CPU build)" if module == "torch" else f"pip install {module}"
+                self.issue(table, None, f"needs the Python package {module!r}, which is not "
+                           f"installed: {hint}")
+
+    def data_path(self, spec: ComponentSpec, base_dir: str | None) -> None:
+        """A data file named by ``path`` must exist (here, or beside the config file)."""
+        path = spec.params.get("path")
+        if not isinstance(path, str):
+            return
+        here = Path(path).expanduser()
+        if here.exists() or (base_dir is not None and (Path(base_dir) / here).exists()):
+            return
+        where = f" (nor in {base_dir})" if base_dir else ""
+        self.issue("data", "path", f"no file or folder {str(here)!r} here{where}; give an "
+                   "existing path, relative to the working folder or to the config file")
 
     def target_kinds(self, pairs: Iterable[Any], controllers: list[ComponentSpec]) -> None:
         """Every pair's target kind must be one each controller declares (`supported_targets`)."""
@@ -485,19 +515,36 @@ class _Parser:
             return None
         params = {k: v for k, v in value.items() if k != "name"}
         self._check_params(table, name, info.factory, params)
+        # torch components declare it (needs_modules); any backend="torch" needs it too
+        for module in getattr(info.factory, "needs_modules", ()):
+            self.needed_modules.add((table, module))
+        if params.get("backend") == "torch":
+            self.needed_modules.add((table, "torch"))
         accepted = _parameters(info.factory)
         if "seed" not in params and accepted is not None and "seed" in accepted:
             params["seed"] = seed
         return ComponentSpec(name, params)
 
     def _check_params(self, table: str, name: str, factory: Any, params: dict[str, Any]) -> None:
+        from protoflow.params import declared_schema
+
         accepted = _parameters(factory)
         if accepted is None:  # **kwargs: the factory checks its own keys
             return
-        for key, value in params.items():
+        for key in params:
             if key not in accepted:
                 self.issue(table, key, f"unknown key for {name!r}{_suggest(key, accepted)} "
                            f"(valid: {', '.join(sorted(accepted)) or 'none'})")
+        for key, default in accepted.items():
+            if default is inspect.Parameter.empty and key not in params and key != "seed":
+                self.issue(table, key, f"{name!r} needs this parameter (it has no default)")
+        schema = declared_schema(factory)
+        if schema is not None:  # the component's own declaration: the same checks as its fit
+            for key, message in schema.issues({k: v for k, v in params.items() if k in accepted}):
+                self.issue(table, key, message)
+            return
+        for key, value in params.items():  # no declaration: judge types from the defaults
+            if key not in accepted:
                 continue
             default = accepted[key]
             types = _default_types(default)
@@ -548,6 +595,15 @@ class _Parser:
             labels.add(label)
             out.append(CompareSpec(label, model, encoder))
         return out
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _parameters(factory: Any) -> dict[str, Any] | None:

@@ -67,9 +67,12 @@ def test_unknown_plugin_exits_3(config, capsys):
 def test_failed_run_exits_1_and_debug_shows_the_traceback(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[data]\nname = "file"\npath = "nowhere.npy"\n[model]\nname = "toy-grid"\n')
+    assert main(["run", str(cfg), "--out", str(tmp_path / "o")]) == 2  # caught by validation
+    assert "no file or folder 'nowhere.npy'" in capsys.readouterr().err
+    np.save(tmp_path / "nowhere.npy", np.arange(5.0))  # exists, but is not a table: fails at run
     assert main(["run", str(cfg), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
-    assert "no data file" in err and "Traceback" not in err
+    assert "expected (n_samples, n_features)" in err and "Traceback" not in err
     assert main(["run", str(cfg), "--out", str(tmp_path / "o"), "--debug"]) == 1
     assert "Traceback" in capsys.readouterr().err
 
