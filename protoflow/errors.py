@@ -28,6 +28,16 @@ class ConfigError(ProtoflowError, ValueError):
     """A parameter or configuration value is invalid. The message names the parameter."""
 
 
+class MemoryLimitError(ProtoflowError, MemoryError):
+    """An operation would allocate more memory than is available; the message gives the
+    estimate, what needs it, and which setting to change. Raised before allocating."""
+
+
+class DivergenceError(ProtoflowError, FloatingPointError):
+    """Training produced a non-finite loss or non-finite prototypes; the message names the
+    iteration and the setting to change (usually a smaller learning rate, or scaled data)."""
+
+
 class NotFittedError(ProtoflowError, ValueError, AttributeError):
     """A model or encoder was used before `fit`."""
 

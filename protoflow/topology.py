@@ -20,6 +20,7 @@ from scipy.sparse.csgraph import shortest_path
 
 from protoflow._arrays import arrays_equal, readonly
 from protoflow.errors import TopologyError
+from protoflow.validation import check_memory
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -110,10 +111,12 @@ class Lattice(Topology):
 
     @property
     def n_units(self) -> int:  # type: ignore[override]
+        """``rows * cols``."""
         return self.rows * self.cols
 
     @property
     def shape(self) -> tuple[int, int]:
+        """``(rows, cols)``."""
         return (self.rows, self.cols)
 
     def grid_position(self, unit: Any) -> tuple[Any, Any]:
@@ -147,6 +150,9 @@ class Lattice(Topology):
         return _readonly(best.astype(np.float64))
 
     def distances(self) -> np.ndarray:
+        # the (n_units, n_units) table and a few temporaries of that size while building it
+        check_memory(5 * 8.0 * self.n_units**2, f"the map distances of a {self.rows}x{self.cols} "
+                     "lattice", hint="Use a smaller map (rows, cols).")
         return self._distances
 
     def coordinates(self) -> np.ndarray:
@@ -229,6 +235,8 @@ class Graph(Topology):
         return _readonly(np.asarray(d, dtype=np.float64))
 
     def distances(self) -> np.ndarray:
+        check_memory(2 * 8.0 * self.n_units**2, f"the distances of a {self.n_units}-unit graph",
+                     hint="Use fewer units.")
         return self._distances
 
     def neighbors(self, i: int) -> np.ndarray:

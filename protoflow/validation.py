@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from protoflow.errors import ConfigError, NotFittedError, ValidationError
+from protoflow.errors import ConfigError, MemoryLimitError, NotFittedError, ValidationError
 
 _FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -80,7 +80,79 @@ def check_array(
         )
     if ensure_finite:
         check_finite(arr, name)
+        check_magnitude(arr, name)
     return arr
+
+
+def safe_magnitude(dtype: Any, n_features: int) -> float:
+    """The largest absolute value whose squared distances cannot overflow `dtype`:
+    ``sqrt(max / (4 n_features)) / 8`` (a difference of two such values, squared and summed
+    over the features, stays 64 times below the dtype's maximum)."""
+    return float(np.sqrt(np.finfo(dtype).max / (4.0 * max(int(n_features), 1)))) / 8.0
+
+
+def check_magnitude(arr: np.ndarray, name: str = "X", *, dtype: Any = None) -> None:
+    """Raise `ValidationError` when values are so large that squared distances between them
+    would overflow `dtype` (default: the array's own float dtype) to infinity.
+
+    One pass over the array (``max(abs)``); skipped for empty arrays. The message gives the
+    largest value, the limit and the fix (scale the data).
+    """
+    if arr.size == 0 or not np.issubdtype(arr.dtype, np.floating):
+        return
+    dtype = arr.dtype if dtype is None else np.dtype(dtype)
+    n_features = arr.shape[-1] if arr.ndim else 1
+    limit = safe_magnitude(dtype, n_features)
+    biggest = float(np.max(np.abs(arr)))
+    if biggest > limit:
+        raise ValidationError(
+            f"{name} holds values up to {biggest:.3g}; squared distances between {n_features}-"
+            f"feature points that large overflow {np.dtype(dtype).name} (the limit here is "
+            f"{limit:.3g}). Scale the data first, e.g. standardise each feature "
+            "(sklearn.preprocessing.StandardScaler) or divide by its largest value."
+        )
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable, else psutil, else
+    None when unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return int(psutil.virtual_memory().available)
+
+
+def _human(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if nbytes < 1024 or unit == "EiB":
+            return f"{nbytes:.3g} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.3g} EiB"  # pragma: no cover - the loop always returns
+
+
+def check_memory(nbytes: float, what: str, *, hint: str = "", fraction: float = 0.9) -> None:
+    """Refuse, before allocating, work whose buffers need more than `fraction` of the memory
+    available now. Raises `MemoryLimitError` naming `what`, the estimate and `hint` (which
+    setting to change). When the available memory cannot be read, nothing is checked.
+
+    nbytes : the estimated peak of the buffers about to be allocated, in bytes.
+    """
+    available = _available_memory()
+    if available is None or nbytes <= fraction * available:
+        return
+    advice = f" {hint}" if hint else ""
+    raise MemoryLimitError(
+        f"{what} would need about {_human(nbytes)} of memory, but only {_human(available)} "
+        f"is available.{advice}"
+    )
 
 
 def check_finite(arr: np.ndarray, name: str = "X") -> None:

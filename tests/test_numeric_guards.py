@@ -1,0 +1,62 @@
+"""Finite input never yields silent inf/NaN, and no allocation is attempted that cannot fit:
+values whose squared distances would overflow are refused with advice to scale, and a map
+too large for memory is refused with the estimate before anything is allocated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import protoflow
+from protoflow import validation
+from protoflow.errors import MemoryLimitError, ValidationError
+from protoflow.validation import check_array, check_memory, safe_magnitude
+
+
+def test_huge_but_finite_values_are_refused_with_advice():
+    X = np.full((4, 3), 1e155)
+    with pytest.raises(ValidationError, match=r"values up to 1e\+155.*Scale the data"):
+        check_array(X)
+    W = np.random.default_rng(0).normal(size=(5, 3))
+    with pytest.raises(ValidationError, match="overflow float64"):
+        protoflow.activations(X, W)
+
+
+def test_float32_input_has_the_float32_limit():
+    X = np.full((2, 4), 1e18, dtype=np.float32)
+    with pytest.raises(ValidationError, match="overflow float32"):
+        check_array(X, allow_float32=True)
+    check_array(X)  # converted to float64 it is fine
+
+
+@settings(max_examples=60, deadline=None)
+@given(exponent=st.floats(0, 300), n_features=st.integers(1, 64), seed=st.integers(0, 2**16))
+def test_activations_of_accepted_input_are_finite(exponent, n_features, seed):
+    rng = np.random.default_rng(seed)
+    scale = 10.0**exponent
+    Z, W = scale * rng.uniform(-1, 1, size=(3, n_features)), scale * rng.uniform(-1, 1, size=(4, n_features))
+    try:
+        A = protoflow.activations(Z, W)
+    except ValidationError as exc:
+        assert "Scale the data" in str(exc)
+        assert np.abs(np.concatenate([Z, W])).max() > safe_magnitude(np.float64, n_features)
+    else:
+        assert np.isfinite(A).all() and (A >= 0).all()
+
+
+def test_memory_guard_refuses_with_the_estimate(monkeypatch):
+    monkeypatch.setattr(validation, "_available_memory", lambda: 8 << 30)
+    with pytest.raises(MemoryLimitError, match=r"about 1\.82 TiB.*8 GiB is available.*smaller"):
+        check_memory(2e12, "the thing", hint="Use a smaller thing.")
+    check_memory(1 << 30, "a small thing")  # fits: nothing raised
+    monkeypatch.setattr(validation, "_available_memory", lambda: None)
+    check_memory(1e30, "unknown budget")  # unknown: not checked
+
+
+def test_a_lattice_too_large_for_memory_is_refused_before_allocating():
+    lattice = protoflow.Lattice(3000, 3000)
+    with pytest.raises(MemoryLimitError, match=r"3000x3000 lattice would need about 2.88 PiB"):
+        lattice.distances()
+    assert isinstance(MemoryLimitError("x"), MemoryError)
