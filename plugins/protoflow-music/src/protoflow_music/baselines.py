@@ -9,8 +9,9 @@ import numpy as np
 from protoflow import inversion
 from protoflow.base import ControllerBase
 from protoflow.errors import ConfigError
+from protoflow.params import Any_, Float, Schema
 from protoflow.protocols import Trajectory
-from protoflow.validation import check_float, check_int
+from protoflow.validation import check_int
 from protoflow_music import sets
 
 
@@ -19,6 +20,20 @@ def _goal(model: Any, target: Any) -> np.ndarray:
     W = np.asarray(model.prototypes_, dtype=np.float64)
     mode = "informed" if np.ndim(target) == 0 and target is not None else "cluster"
     return W[sets.parse_target(target, W.shape[0], mode)].mean(axis=0)
+
+
+def _check_step_lengths(value: Any) -> np.ndarray:
+    """Non-negative finite step lengths of shape (steps,) or (n_paths, steps), as float64."""
+    try:
+        lengths = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        lengths = np.full((0, 0, 0), np.nan)
+    if lengths.ndim not in (1, 2) or not np.isfinite(lengths).all() or (lengths < 0).any():
+        raise ConfigError(
+            "parameter 'step_lengths' must be non-negative finite lengths of shape "
+            "(steps,) or (n_paths, steps)"
+        )
+    return lengths
 
 
 def step_lengths_of(trajectory: Trajectory) -> np.ndarray:
@@ -36,6 +51,7 @@ class LinearController(ControllerBase):
 
     name = "linear"
     supported_targets = ("unit", "cluster")
+    parameters = Schema()
 
     def __init__(self) -> None:
         pass
@@ -81,6 +97,11 @@ class RadialController(ControllerBase):
 
     name = "radial"
     supported_targets = ("unit", "cluster")
+    parameters = Schema(
+        step_length=Float(0.0, strict_min=True, optional=True),
+        step_lengths=Any_(lambda name, v: _check_step_lengths(v)),
+        trust=Float(0.0, strict_min=True),
+    )
 
     def __init__(self, step_length: float | None = None, step_lengths: Any = None, trust: float = 0.05) -> None:
         self.step_length = step_length
@@ -88,23 +109,13 @@ class RadialController(ControllerBase):
         self.trust = trust
 
     def _start(self, model: Any, z0: np.ndarray, target: Any) -> dict[str, Any]:
-        lengths = None
-        if self.step_lengths is not None:
-            lengths = np.asarray(self.step_lengths, dtype=np.float64)
-            if lengths.ndim not in (1, 2) or not np.isfinite(lengths).all() or (lengths < 0).any():
-                raise ConfigError(
-                    "parameter 'step_lengths' must be non-negative finite lengths of shape "
-                    "(steps,) or (n_paths, steps)"
-                )
+        lengths = self.validated_params()["step_lengths"]
+        if lengths is not None:
             if lengths.ndim == 2 and (z0.ndim == 1 or lengths.shape[0] != z0.shape[0]):
                 raise ConfigError(
                     f"parameter 'step_lengths' has {lengths.shape[0]} rows for a batch of "
                     f"{1 if z0.ndim == 1 else z0.shape[0]} starting points"
                 )
-        elif self.step_length is not None:
-            check_float("step_length", self.step_length, minimum=0.0, strict_min=True)
-        else:
-            check_float("trust", self.trust, minimum=0.0, strict_min=True)
         return {"goal": _goal(model, target), "lengths": lengths, "k": 0}
 
     def _step_with_info(

@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 
 from protoflow import inversion
-from protoflow.backend import as_tensor, resolve_device, to_numpy
+from protoflow.backend import BACKENDS, as_tensor, resolve_device, to_numpy
 from protoflow.base import ControllerBase
 from protoflow.errors import ConfigError, ValidationError
-from protoflow.validation import check_choice, check_float, check_int, check_seed
+from protoflow.params import Any_, Bool, Choice, Device, Float, Int, Schema, Seed
+from protoflow.validation import check_float, check_int, check_seed
 from protoflow_music import sets
 from protoflow_music.solver import ROUTES, array_namespace, solve_regularized
 
@@ -20,6 +21,31 @@ MODES = ("auto", "informed", "cluster", "cluster-random", "free")
 
 #: bound on the elements of one (points x rows x dimensions) Jacobian block, to cap memory
 _BLOCK_ELEMENTS = 4_000_000
+
+
+def _check_subsample(name: str, sub: Any) -> Any:
+    """None, an int >= 1 (units per pass) or a fraction in (0, 1)."""
+    if isinstance(sub, bool) or not isinstance(sub, numbers.Real):
+        raise ConfigError(f"parameter {name!r} must be None, an int or a float, got {sub!r}")
+    if isinstance(sub, numbers.Integral):
+        return check_int(name, sub, minimum=1)
+    return check_float(name, sub, minimum=0.0, maximum=1.0, strict_min=True, strict_max=True)
+
+
+def _check_target_weights(name: str, tw: Any) -> Any:
+    """None, "gaussian", or non-negative finite weights (1-D, not all zero) as an array."""
+    if isinstance(tw, str) and tw == "gaussian":
+        return tw
+    try:
+        arr = np.asarray(tw, dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = np.full(2, np.nan)
+    if arr.ndim != 1 or not np.isfinite(arr).all() or (arr < 0).any() or arr.sum() <= 0:
+        raise ConfigError(
+            f"parameter {name!r} must be None, 'gaussian' or non-negative "
+            f"finite weights (one per target unit), got {tw!r}"
+        )
+    return arr
 
 
 def _mode_for(target: Any) -> str:
@@ -114,6 +140,28 @@ class MUSIC(ControllerBase):
 
     name = "music"
     supported_targets = ("unit", "cluster", "none")
+    parameters = Schema(
+        mode=Choice(*MODES),
+        gamma=Float(0.0, 1.0),
+        lam=Float(0.0, strict_min=True),
+        eta=Float(0.0, 1.0, strict_min=True),
+        trust=Float(0.0, strict_min=True),
+        trust_mode=Choice("relative", "absolute"),
+        passes=Int(1),
+        preserve=Choice("all", "ring", "knn"),
+        radius=Int(0),
+        k=Int(1),
+        row_normalize=Bool(),
+        target_weights=Any_(_check_target_weights),
+        subsample=Any_(_check_subsample),
+        step_noise=Float(0.0),
+        target_noise=Float(0.0),
+        jitter=Float(0.0),
+        solver=Choice("auto", *ROUTES),
+        seed=Seed(),
+        backend=Choice(*BACKENDS),
+        device=Device(),
+    )
 
     def __init__(
         self,
@@ -162,43 +210,10 @@ class MUSIC(ControllerBase):
     # -- validation -------------------------------------------------------------------------
 
     def _validated(self) -> dict[str, Any]:
-        p: dict[str, Any] = {
-            "mode": check_choice("mode", self.mode, MODES),
-            "gamma": check_float("gamma", self.gamma, minimum=0.0, maximum=1.0),
-            "lam": check_float("lam", self.lam, minimum=0.0, strict_min=True),
-            "eta": check_float("eta", self.eta, minimum=0.0, maximum=1.0, strict_min=True),
-            "trust": check_float("trust", self.trust, minimum=0.0, strict_min=True),
-            "trust_mode": check_choice("trust_mode", self.trust_mode, ("relative", "absolute")),
-            "passes": check_int("passes", self.passes, minimum=1),
-            "preserve": check_choice("preserve", self.preserve, ("all", "ring", "knn")),
-            "radius": check_int("radius", self.radius, minimum=0),
-            "k": check_int("k", self.k, minimum=1),
-            "row_normalize": check_choice("row_normalize", self.row_normalize, (True, False)),
-            "step_noise": check_float("step_noise", self.step_noise, minimum=0.0),
-            "target_noise": check_float("target_noise", self.target_noise, minimum=0.0),
-            "jitter": check_float("jitter", self.jitter, minimum=0.0),
-            "solver": check_choice("solver", self.solver, ("auto", *ROUTES)),
-            "device": resolve_device(self.backend, self.device),  # None: numpy
-        }
-        sub = self.subsample
-        if sub is not None:
-            if isinstance(sub, bool) or not isinstance(sub, numbers.Real):
-                raise ConfigError(f"parameter 'subsample' must be None, an int or a float, got {sub!r}")
-            if isinstance(sub, numbers.Integral):
-                check_int("subsample", sub, minimum=1)
-            else:
-                check_float("subsample", sub, minimum=0.0, maximum=1.0, strict_min=True, strict_max=True)
-        p["subsample"] = sub
-        tw = self.target_weights
-        if tw is not None and not (isinstance(tw, str) and tw == "gaussian"):
-            arr = np.asarray(tw, dtype=np.float64)
-            if arr.ndim != 1 or not np.isfinite(arr).all() or (arr < 0).any() or arr.sum() <= 0:
-                raise ConfigError(
-                    "parameter 'target_weights' must be None, 'gaussian' or non-negative "
-                    f"finite weights (one per target unit), got {tw!r}"
-                )
-            tw = arr
-        p["target_weights"] = tw
+        """The parameters checked against `parameters` (the one declaration ``config
+        validate`` uses too), with ``device`` resolved to a torch device (None: numpy)."""
+        p = self.validated_params()
+        p["device"] = resolve_device(p["backend"], p["device"])
         return p
 
     def _start(self, model: Any, z0: np.ndarray, target: Any) -> dict[str, Any]:
