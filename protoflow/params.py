@@ -35,7 +35,7 @@ from typing import Any
 import attrs
 
 from protoflow.errors import ConfigError
-from protoflow.validation import check_bool, check_choice, check_float, check_int, check_seed
+from protoflow.validation import check_bool, check_float, check_int, check_seed
 
 __all__ = [
     "Any_",
@@ -109,7 +109,8 @@ def Choice(*choices: Any, optional: bool = False, doc: str = "") -> Param:
     """One of `choices` (compared by type as well as value, so True never passes for 1)."""
     def check(name: str, value: Any) -> Any:
         if not any(type(value) is type(c) and value == c for c in choices):
-            check_choice(name, object(), choices)  # raises, listing the choices
+            listed = ", ".join(repr(c) for c in choices)
+            raise ConfigError(f"parameter {name!r} must be one of {listed}; got {value!r}.")
         return value
 
     return Param(check, optional, doc)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from protoflow.base import EncoderBase
+from protoflow.params import Schema
 from protoflow.validation import check_array, check_is_fitted
 
 
@@ -16,6 +17,8 @@ class IdentityEncoder(EncoderBase):
     Fitted attributes: ``n_features_in_``, ``n_components_`` (= ``n_features_in_``) and
     ``exact_inverse_`` (True).
     """
+
+    parameters = Schema()
 
     def __init__(self) -> None:
         pass

@@ -9,6 +9,7 @@ import numpy as np
 
 from protoflow.base import EncoderBase
 from protoflow.errors import ConfigError
+from protoflow.params import Any_, Bool, Schema
 from protoflow.validation import check_array, check_is_fitted
 
 #: Whitening floor, relative to the largest component variance. A component whose variance is
@@ -17,6 +18,23 @@ from protoflow.validation import check_array, check_is_fitted
 #: border pixels) keep whitened coordinates of variance <= 1 instead of amplifying rounding
 #: noise by 1e8 or more. The scaling stays invertible, so decode remains exact.
 WHITEN_FLOOR = 1e-6
+
+
+def _check_n_components(k: Any) -> Any:
+    """An int >= 1 (components), a variance fraction in (0, 1), or None (all)."""
+    if isinstance(k, numbers.Integral) and not isinstance(k, bool):
+        if k < 1:
+            raise ConfigError(f"parameter 'n_components' must be >= 1, got {k}.")
+        return int(k)
+    if isinstance(k, numbers.Real) and not isinstance(k, bool):
+        if not 0.0 < k < 1.0:
+            raise ConfigError(
+                f"parameter 'n_components' as a variance fraction must lie in (0, 1), got {k}."
+            )
+        return float(k)
+    raise ConfigError(
+        f"parameter 'n_components' must be an int, a fraction in (0, 1) or None, got {k!r}."
+    )
 
 
 class PCAEncoder(EncoderBase):
@@ -43,6 +61,12 @@ class PCAEncoder(EncoderBase):
     n_components_, n_features_in_, exact_inverse_
     """
 
+    parameters = Schema(
+        n_components=Any_(lambda name, v: _check_n_components(v)),
+        whiten=Bool(),
+        center=Bool(),
+    )
+
     def __init__(
         self, n_components: int | float | None = None, whiten: bool = False, center: bool = True
     ) -> None:
@@ -51,25 +75,11 @@ class PCAEncoder(EncoderBase):
         self.center = center
 
     def _check_params(self, n_features: int) -> None:
-        for name in ("whiten", "center"):
-            if not isinstance(getattr(self, name), bool | np.bool_):
-                raise ConfigError(f"parameter {name!r} must be True or False, got {getattr(self, name)!r}.")
-        k = self.n_components
-        if k is None:
-            return
-        if isinstance(k, numbers.Integral) and not isinstance(k, bool):
-            if not 1 <= k <= n_features:
-                raise ConfigError(
-                    f"parameter 'n_components' must be between 1 and n_features={n_features}, got {k}."
-                )
-        elif isinstance(k, numbers.Real) and not isinstance(k, bool):
-            if not 0.0 < k < 1.0:
-                raise ConfigError(
-                    f"parameter 'n_components' as a variance fraction must lie in (0, 1), got {k}."
-                )
-        else:
+        """The declared checks (`parameters`), then the one that needs the data's width."""
+        k = self.validated_params()["n_components"]
+        if isinstance(k, numbers.Integral) and not 1 <= k <= n_features:
             raise ConfigError(
-                f"parameter 'n_components' must be an int, a fraction in (0, 1) or None, got {k!r}."
+                f"parameter 'n_components' must be between 1 and n_features={n_features}, got {k}."
             )
 
     def fit(self, X: Any, y: Any = None) -> PCAEncoder:

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from protoflow import Graph, PrototypeModelBase
-from protoflow.validation import check_array, check_float, check_int, check_seed
+from protoflow.params import Float, Int, Schema, Seed
+from protoflow.validation import check_array, check_seed
 from protoflow_gng._engine import GNGState
 
 
@@ -66,6 +67,18 @@ class GrowingNeuralGas(PrototypeModelBase):
     n_features_in_ : int
     """
 
+    parameters = Schema(
+        max_units=Int(2),
+        epochs=Int(1),
+        eps_b=Float(0.0, 1.0, strict_min=True),
+        eps_n=Float(0.0, 1.0),
+        max_age=Int(1),
+        insert_every=Int(1),
+        alpha=Float(0.0, 1.0),
+        decay=Float(0.0, 1.0, strict_min=True),
+        seed=Seed(),
+    )
+
     def __init__(
         self,
         max_units: int = 100,
@@ -89,15 +102,9 @@ class GrowingNeuralGas(PrototypeModelBase):
         self.seed = seed
 
     def _checked_params(self) -> dict[str, Any]:
-        return {
-            "max_units": check_int("max_units", self.max_units, minimum=2),
-            "eps_b": check_float("eps_b", self.eps_b, minimum=0.0, maximum=1.0, strict_min=True),
-            "eps_n": check_float("eps_n", self.eps_n, minimum=0.0, maximum=1.0),
-            "max_age": check_int("max_age", self.max_age, minimum=1),
-            "insert_every": check_int("insert_every", self.insert_every, minimum=1),
-            "alpha": check_float("alpha", self.alpha, minimum=0.0, maximum=1.0),
-            "decay": check_float("decay", self.decay, minimum=0.0, maximum=1.0, strict_min=True),
-        }
+        """The engine's settings, checked against `parameters` (as `config validate` does)."""
+        p = self.validated_params()
+        return {k: p[k] for k in ("max_units", "eps_b", "eps_n", "max_age", "insert_every", "alpha", "decay")}
 
     def fit(self, Z: Any, y: Any = None) -> GrowingNeuralGas:
         """Grow the network on Z.
@@ -105,7 +112,7 @@ class GrowingNeuralGas(PrototypeModelBase):
         Z : array-like of shape (n_samples >= 2, n_features). y is ignored. Returns self.
         """
         params = self._checked_params()
-        epochs = check_int("epochs", self.epochs, minimum=1)
+        epochs = self.epochs  # checked with the rest by _checked_params
         rng = check_seed(self.seed)
         Z = check_array(Z, name="Z", min_samples=2)
         Z = np.ascontiguousarray(Z)

@@ -8,8 +8,9 @@ import numpy as np
 
 from protoflow import Graph, NoTopology, PrototypeModelBase
 from protoflow.errors import ConfigError, ValidationError
+from protoflow.params import Choice, Int, Schema, Seed
 from protoflow.scale import is_chunked
-from protoflow.validation import check_array, check_choice, check_int, check_seed
+from protoflow.validation import check_array, check_int, check_seed
 
 #: above this many samples, ``algorithm="auto"`` switches to MiniBatchKMeans: full Lloyd
 #: iterations then cost several seconds per run on two cores, and minibatches lose little QE.
@@ -65,6 +66,18 @@ class KMeansPrototypes(PrototypeModelBase):
     n_features_in_ : int
     """
 
+    parameters = Schema(
+        n_units=Int(1),
+        topology=Choice("none", "knn"),
+        k=Int(1),
+        algorithm=Choice("auto", "lloyd", "minibatch"),
+        minibatch_threshold=Int(0),
+        max_iter=Int(1),
+        n_init=Int(1),
+        batch_size=Int(1),
+        seed=Seed(),
+    )
+
     def __init__(
         self,
         n_units: int = 64,
@@ -93,17 +106,14 @@ class KMeansPrototypes(PrototypeModelBase):
         `protoflow_kmeans.chunked`). y is ignored. Returns self."""
         from sklearn.cluster import KMeans, MiniBatchKMeans
 
-        n_units = check_int("n_units", self.n_units, minimum=1)
-        check_choice("topology", self.topology, ["none", "knn"])
-        check_choice("algorithm", self.algorithm, ["auto", "lloyd", "minibatch"])
-        if self.topology == "knn":
+        p = self.validated_params()  # the declared checks, as `config validate` runs them
+        n_units = p["n_units"]
+        if p["topology"] == "knn":
             if n_units < 2:
                 raise ConfigError("parameter 'topology'='knn' needs n_units >= 2.")
-            check_int("k", self.k, minimum=1, maximum=n_units - 1)
-        threshold = check_int("minibatch_threshold", self.minibatch_threshold, minimum=0)
-        max_iter = check_int("max_iter", self.max_iter, minimum=1)
-        n_init = check_int("n_init", self.n_init, minimum=1)
-        batch_size = check_int("batch_size", self.batch_size, minimum=1)
+            check_int("k", p["k"], minimum=1, maximum=n_units - 1)
+        threshold, max_iter, n_init = p["minibatch_threshold"], p["max_iter"], p["n_init"]
+        batch_size = p["batch_size"]
         if is_chunked(Z):  # a dask array or .npy files: chunked Lloyd iterations
             from protoflow_kmeans.chunked import fit_chunked
 

@@ -9,21 +9,20 @@ from typing import Any
 
 import numpy as np
 
-from protoflow.backend import resolve_device
+from protoflow.backend import BACKENDS, resolve_device
 from protoflow.base import PrototypeModelBase
 from protoflow.errors import ConfigError, TopologyError
 from protoflow.neighborhood import exponential_temperature
+from protoflow.params import Any_, Bool, Choice, Device, Float, Int, Schema, Seed
 from protoflow.scale import is_chunked
 from protoflow.topology import Lattice
 from protoflow.validation import (
     check_array,
     check_choice,
-    check_float,
-    check_int,
     check_seed,
 )
 from protoflow_som import batch, rules, torch_backend
-from protoflow_som.init import initial_prototypes
+from protoflow_som.init import INIT_CHOICES, initial_prototypes
 
 ALGORITHMS = ("batch", "minibatch", "online")
 #: default learning rates: Adam's step for "minibatch" (Keras' default, as in DESOM), the
@@ -98,6 +97,24 @@ class SOM(PrototypeModelBase):
         measured with the prototypes of that epoch as the data went by (before its update)
     """
 
+    parameters = Schema(
+        rows=Int(1, doc="map height"),
+        cols=Int(1, doc="map width"),
+        kind=Choice("rect", "hex"),
+        toroidal=Bool(),
+        epochs=Int(1),
+        algorithm=Choice(*ALGORITHMS),
+        t_max=Float(0.0, strict_min=True, optional=True),
+        t_min=Float(0.0, strict_min=True, optional=True),
+        init=Any_(lambda name, v: _check_init(v), optional=False),
+        dtype=Any_(lambda name, v: _check_dtype(v), optional=False),
+        learning_rate=Float(0.0, strict_min=True, optional=True),
+        batch_size=Int(1),
+        seed=Seed(),
+        backend=Choice(*BACKENDS),
+        device=Device(),
+    )
+
     def __init__(
         self,
         rows: int = 10,
@@ -135,33 +152,27 @@ class SOM(PrototypeModelBase):
     # -- parameters --------------------------------------------------------------------------
 
     def _lattice(self) -> Lattice:
-        rows = check_int("rows", self.rows, minimum=1)
-        cols = check_int("cols", self.cols, minimum=1)
-        kind = check_choice("kind", self.kind, ("rect", "hex"))
-        toroidal = self.toroidal
-        if not isinstance(toroidal, bool | np.bool_):
-            raise ConfigError(f"parameter 'toroidal' must be True or False, got {toroidal!r}.")
+        p = self.validated_params()
         try:
-            return Lattice(rows, cols, kind=kind, toroidal=bool(toroidal))
+            return Lattice(p["rows"], p["cols"], kind=p["kind"], toroidal=p["toroidal"])
         except TopologyError as exc:
             raise ConfigError(f"parameter 'rows': {exc}") from exc
 
     def _config(self) -> dict[str, Any]:
-        side = max(check_int("rows", self.rows, minimum=1), check_int("cols", self.cols, minimum=1))
-        algorithm = check_choice("algorithm", self.algorithm, ALGORITHMS)
-        t_max = T_MAX_FRACTION * side if self.t_max is None else self.t_max
-        t_min = max(0.5, T_MIN_FRACTION * side) if self.t_min is None else self.t_min
-        lr = DEFAULT_LEARNING_RATE.get(algorithm, 1.0) if self.learning_rate is None else self.learning_rate
-        dtype = check_choice("dtype", np.dtype(self.dtype).name if _is_dtype(self.dtype) else self.dtype,
-                             ("float64", "float32"))
+        p = self.validated_params()  # the declared checks: the same as `config validate`
+        side = max(p["rows"], p["cols"])
+        algorithm = p["algorithm"]
+        t_max = T_MAX_FRACTION * side if p["t_max"] is None else p["t_max"]
+        t_min = max(0.5, T_MIN_FRACTION * side) if p["t_min"] is None else p["t_min"]
+        lr = DEFAULT_LEARNING_RATE.get(algorithm, 1.0) if p["learning_rate"] is None else p["learning_rate"]
         return {
-            "epochs": check_int("epochs", self.epochs, minimum=1),
+            "epochs": p["epochs"],
             "algorithm": algorithm,
-            "t_max": check_float("t_max", t_max, minimum=0.0, strict_min=True),
-            "t_min": check_float("t_min", t_min, minimum=0.0, strict_min=True),
-            "learning_rate": check_float("learning_rate", lr, minimum=0.0, strict_min=True),
-            "batch_size": check_int("batch_size", self.batch_size, minimum=1),
-            "dtype": np.dtype(dtype),
+            "t_max": t_max,
+            "t_min": t_min,
+            "learning_rate": lr,
+            "batch_size": p["batch_size"],
+            "dtype": p["dtype"],
             **self._compute_config(algorithm),
         }
 
@@ -290,12 +301,26 @@ class SOM(PrototypeModelBase):
         return err
 
 
-def _is_dtype(value: Any) -> bool:
+def _check_dtype(value: Any) -> np.dtype:
+    """float64 or float32, given as a name or a numpy dtype."""
     try:
-        np.dtype(value)
+        dtype = np.dtype(value)
     except TypeError:
-        return False
-    return True
+        dtype = None
+    if dtype is None or dtype.name not in ("float64", "float32"):
+        raise ConfigError(f"parameter 'dtype' must be one of 'float64', 'float32'; got {value!r}.")
+    return dtype
+
+
+def _check_init(value: Any) -> Any:
+    """"pca", "random", or an array of starting prototypes (its shape is checked in fit)."""
+    if isinstance(value, str):
+        return check_choice("init", value, INIT_CHOICES)
+    arr = np.asarray(value) if isinstance(value, list | tuple | np.ndarray) else None
+    if arr is None or arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
+        raise ConfigError(f"parameter 'init' must be 'random', 'pca' or a 2-D array of prototypes; "
+                          f"got {value!r}.")
+    return value
 
 
 def _with_toroidal_default(init: Any) -> Any:
