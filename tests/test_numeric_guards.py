@@ -60,3 +60,11 @@ def test_a_lattice_too_large_for_memory_is_refused_before_allocating():
     with pytest.raises(MemoryLimitError, match=r"3000x3000 lattice would need about 2.88 PiB"):
         lattice.distances()
     assert isinstance(MemoryLimitError("x"), MemoryError)
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(10**9, 1), (3000, 3000)])
+def test_a_som_too_large_for_memory_is_refused_with_the_estimate(rows, cols):
+    pytest.importorskip("protoflow_som")
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(MemoryLimitError, match=rf"a {rows}x{cols} SOM on 3 features would need about"):
+        protoflow.create_model("som", rows=rows, cols=cols, init="random", seed=0).fit(X)

@@ -19,6 +19,7 @@ from protoflow.topology import Lattice
 from protoflow.validation import (
     check_array,
     check_choice,
+    check_memory,
     check_seed,
 )
 from protoflow_som import batch, rules, torch_backend
@@ -231,6 +232,12 @@ class SOM(PrototypeModelBase):
     def _start(self, X: Any, cfg: dict[str, Any]) -> np.ndarray:
         lattice = self._lattice()
         X = check_array(X, name="X", allow_float32=True)
+        K, D = lattice.n_units, X.shape[1]
+        # the largest buffers: map distances and neighbourhood kernels (K x K), prototypes and
+        # their updates (K x D), one block of activations (rows of K)
+        check_memory(8.0 * (4 * K * K + 4 * K * D + 4096 * K),
+                     f"a {lattice.rows}x{lattice.cols} SOM on {D} features",
+                     hint="Use a smaller map (rows, cols).")
         self._rng = check_seed(self.seed)
         W = initial_prototypes(X, lattice, self.init, self._rng)
         self.topology_ = lattice
