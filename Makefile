@@ -9,14 +9,14 @@ PLUGINS := $(sort $(wildcard plugins/protoflow-*)) $(wildcard examples/protoflow
 STAMP := $(VENV)/.installed
 OUT ?= runs/digits
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean docs
 
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch is pinned: an unpinned torch pulls a multi-GB CUDA build. Only the autoencoder
 	# and DESOM plugins import it.
-	$(BIN)/python -m pip install -q "torch==2.13.0" -e ".[test,report,data,dask]" $(addprefix -e ,$(PLUGINS))
+	$(BIN)/python -m pip install -q "torch==2.13.0" -e ".[test,report,data,dask,docs]" $(addprefix -e ,$(PLUGINS))
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -29,6 +29,10 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# the API reference, from the docstrings; warnings (a missing docstring, a broken reference) fail it
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -b html docs/api docs/_build/html
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

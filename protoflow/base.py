@@ -159,6 +159,7 @@ class EncoderBase(ParamsMixin):
     """Base for encoders: subclasses implement fit/encode/decode."""
 
     def fit_encode(self, X: Any) -> np.ndarray:
+        """``fit(X)`` then ``encode(X)``: X (n_samples, n_inputs) -> (n_samples, n_features)."""
         return self.fit(X).encode(X)  # type: ignore[attr-defined]
 
 
@@ -186,6 +187,7 @@ class ControllerBase(ParamsMixin):
         raise NotImplementedError
 
     def step(self, model: Any, z: Any, target: Any) -> np.ndarray:
+        """One step from z (n_features,) or a batch (n, n_features); returns the next point(s)."""
         z = self._check_point(model, z)
         return self._step_with_info(model, z, target, self._start(model, z, target))[0]
 

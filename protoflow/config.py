@@ -63,6 +63,7 @@ class Issue:
     kind: str = "config"
 
     def render(self, source: str) -> str:
+        """One line for an error message: file, [table], key and the problem."""
         where = f"[{self.table}]" + (f" key {self.key!r}" if self.key else "")
         return f"{source}: {where}: {self.message}"
 
@@ -98,6 +99,7 @@ class ComponentSpec:
     params: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_params)
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec as the TOML table it came from: ``{"name": ..., **params}``."""
         return {"name": self.name, **dict(self.params)}
 
 
@@ -119,6 +121,7 @@ class PairSpec:
         return "cluster" if self.target_cluster is not None or self.target_units is not None else "unit"
 
     def describe(self) -> str:
+        """The pair in words, e.g. "label 0 -> cluster of label 2"."""
         src = f"sample {self.source_index}" if self.source_index is not None else f"label {self.source!r}"
         if self.target_unit is not None:
             tgt = f"unit {self.target_unit}"

@@ -30,12 +30,24 @@ from protoflow.io import atomic_write_text
 from protoflow.protocols import check_target_supported, target_kind
 from protoflow.runs import check_output_folder, staged_run_folder, write_manifest
 
-__all__ = ["RunResult", "run"]
+__all__ = ["Backbone", "RunResult", "run"]
 
 
 @attrs.frozen(eq=False)
 class Backbone:
-    """One fitted backbone: its model, the encoder into its latent space and derived data."""
+    """One fitted backbone: its model, the encoder into its latent space and derived data.
+
+    Attributes
+    ----------
+    label : the backbone's name in metrics and figures (the model's name, or a compare label)
+    model : the fitted prototype model
+    encoder : the fitted encoder from data to the model's latent space
+    Z_train, Z_test : latent codes of the train and test split, (n_train, n_features) and
+        (n_test, n_features)
+    y_train : labels of the train split (n_train,), or None
+    unit_labels : the majority training label of each unit (n_units,), or None
+    classifier : the latent-space classifier trained for the confidence curves, or None
+    """
 
     label: str
     model: Any

@@ -20,8 +20,8 @@ from protoflow.topology import Topology
 class PrototypeModel(Protocol):
     """Learns prototypes in a latent space.
 
-    Attributes (after `fit`)
-    ------------------------
+    Attributes
+    ----------
     prototypes_ : ndarray of shape (n_units, n_features)
     topology_ : Topology with ``n_units`` units
     encoder : optional; a model that learns its own encoder (DESOM) exposes it here, and then
@@ -49,6 +49,7 @@ class Encoder(Protocol):
     """Maps raw data X (n_samples, n_inputs) to latent Z (n_samples, n_features) and back."""
 
     def fit(self, X: Any, y: Any = None) -> Encoder:
+        """Fit on X of shape (n_samples, n_inputs); returns self."""
         ...
 
     def encode(self, X: Any) -> np.ndarray:
@@ -180,6 +181,7 @@ class Trajectory:
 
     @property
     def n_steps(self) -> int:
+        """The number of steps taken (points along the path minus one)."""
         return int(self.points.shape[-2]) - 1
 
     @property

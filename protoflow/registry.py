@@ -142,18 +142,22 @@ class Registry:
 
     @property
     def models(self) -> Mapping[str, ComponentInfo]:
+        """Registered prototype models, by name (read-only)."""
         return self.components("model")
 
     @property
     def encoders(self) -> Mapping[str, ComponentInfo]:
+        """Registered encoders, by name (read-only)."""
         return self.components("encoder")
 
     @property
     def controllers(self) -> Mapping[str, ComponentInfo]:
+        """Registered controllers, by name (read-only)."""
         return self.components("controller")
 
     @property
     def datasets(self) -> Mapping[str, ComponentInfo]:
+        """Registered dataset loaders, by name (read-only)."""
         return self.components("dataset")
 
     def get(self, kind: str, name: str) -> ComponentInfo:

@@ -89,6 +89,8 @@ def combined_error(model: Any, Z: Any, *, encoder: Any = None, squared: bool = F
     first to the second BMU through map-adjacent units, each hop weighted by the distance between
     the two prototypes; averaged over points.
 
+    Parameters
+    ----------
     Z : array-like of shape (n_samples, n_features).
     squared : False (default) uses Euclidean distances, as SOMperf computes it (which produced the
         DESOM paper's numbers); True uses squared distances for both terms, as the paper's
@@ -385,6 +387,8 @@ def prototype_sharpness_ratio(
     paper's 0.720 / 1.030). ``squared=True`` averages gx^2 + gy^2 instead, as the paper's
     formula is written.
 
+    Parameters
+    ----------
     X : array-like of shape (n_samples, height * width), data images (flattened row-major).
     image_shape : (height, width); default: square images.
     encoder : decode the prototypes with it first (a model trained in a latent space); without

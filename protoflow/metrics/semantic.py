@@ -61,6 +61,8 @@ def classifier_confidence(
 def sharpness(images: Any, image_shape: tuple[int, ...]) -> np.ndarray:
     """Variance of the (4-neighbour) Laplacian of each image; higher is sharper.
 
+    Parameters
+    ----------
     images : array-like of shape (n_images, prod(image_shape))
     image_shape : (height, width) or (height, width, channels); channels are treated separately
         and pooled into one variance. Returns ndarray of shape (n_images,).

@@ -93,6 +93,8 @@ def as_dask_array(
 ) -> Any:
     """X as a 2-D floating dask array chunked along rows only (one chunk spans all columns).
 
+    Parameters
+    ----------
     X : dask array, or list of ``.npy`` paths (each (n_i, n_features), read by row ranges
         through memory maps). Integer input is cast to float64, float32 kept.
     n_features : expected number of columns, when known.

@@ -84,6 +84,8 @@ def invert_chunked(
 ) -> Any:
     """Batch inversion over chunked activations: ``Inverter(W).invert`` applied to each chunk.
 
+    Parameters
+    ----------
     W : prototypes (n_units, n_features), or an `Inverter` (then no keyword arguments).
     A : chunked activations (n_samples, n_units) (see `as_dask_array`).
     out : a .npy path: the result is written there chunk by chunk and returned memory-mapped.
@@ -109,6 +111,8 @@ def invert_chunked(
 class TrajectoryFiles(NamedTuple):
     """Trajectories written by `run_trajectories`, memory-mapped read-only.
 
+    Attributes
+    ----------
     points : (n_paths, steps + 1, n_features) float64; ``points[:, 0]`` are the starting points
     bmus : (n_paths, steps + 1) int64
     directory : the folder holding points.npy, bmus.npy and trajectories.json
@@ -150,6 +154,8 @@ def run_trajectories(
 ) -> TrajectoryFiles:
     """``controller.run(model, Z0, target, steps)`` for a chunked batch of starting points.
 
+    Parameters
+    ----------
     controller : e.g. ``protoflow.create_controller("music", ...)``; it and `model` are sent to
         the workers (they must pickle; protoflow's do).
     model : fitted model (``prototypes_`` (n_units, n_features), ``topology_``).

@@ -68,6 +68,8 @@ def map_reduce(
 ) -> Any:
     """Sum over the row chunks of X of ``fn(chunk, *args)``, computed on the active scheduler.
 
+    Parameters
+    ----------
     X : chunked input (see `as_dask_array`), shape (n_samples, n_features).
     fn : ``fn(chunk (m, n_features) ndarray, *args) -> partial result``; results must add with
         ``+`` (plain NamedTuples add field by field). It must be importable on the workers.
@@ -90,6 +92,8 @@ def map_reduce(
 class Moments(NamedTuple):
     """Count, mean and scatter matrix of a set of rows; adds exactly (Chan et al.'s merge).
 
+    Attributes
+    ----------
     n : float, number of rows
     mean : ndarray (n_features,), float64
     scatter : ndarray (n_features, n_features), float64: ``sum (x - mean)(x - mean)^T``
