@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) Makefile
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/protoflow run examples/digits_music.toml --out $(OUT)
+	$(BIN)/protoflow run examples/digits_music.toml --out $(OUT) --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
