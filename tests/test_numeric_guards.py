@@ -68,3 +68,15 @@ def test_a_som_too_large_for_memory_is_refused_with_the_estimate(rows, cols):
     X = np.random.default_rng(0).normal(size=(20, 3))
     with pytest.raises(MemoryLimitError, match=rf"a {rows}x{cols} SOM on 3 features would need about"):
         protoflow.create_model("som", rows=rows, cols=cols, init="random", seed=0).fit(X)
+
+
+def test_a_diverging_autoencoder_stops_with_the_iteration_and_the_setting():
+    pytest.importorskip("torch")
+    pytest.importorskip("protoflow_encoders")
+    from protoflow.errors import DivergenceError
+
+    X = np.random.default_rng(0).normal(size=(64, 6)) * 1e30  # float32 squares overflow
+    ae = protoflow.create_encoder("autoencoder", latent_dim=2, layers=[4], epochs=2, batch_size=16,
+                                  seed=0, progress=False)
+    with pytest.raises(DivergenceError, match=r"diverged at iteration 1 of 8.*lr=0.001"):
+        ae.fit(X)

@@ -16,6 +16,7 @@ import numpy as np
 
 from protoflow import backend
 from protoflow.backend import torch_threads
+from protoflow.errors import DivergenceError
 from protoflow.progress import Progress
 
 __all__ = [
@@ -92,6 +93,9 @@ def train(
 
     X : tensor (n_samples, ...) already on the training device. Returns the recorded parts,
     shape (iterations, n_parts). Adam's epsilon is Keras' 1e-7 (the reference's optimiser).
+
+    A non-finite loss stops training at once with `protoflow.DivergenceError` naming the
+    iteration and the learning rate (it would otherwise turn every weight into NaN).
     """
     torch = require_torch()
     opt = torch.optim.Adam(parameters, lr=lr, betas=(0.9, 0.999), eps=1e-7)
@@ -102,6 +106,12 @@ def train(
             idx = torch.from_numpy(next(batches)).to(X.device)
             opt.zero_grad(set_to_none=True)
             loss, parts = loss_fn(X[idx], i)
+            if not bool(torch.isfinite(loss.detach())):
+                raise DivergenceError(
+                    f"{desc} training diverged at iteration {i + 1} of {iterations}: the loss is "
+                    f"{float(loss.detach())}. Lower the learning rate (lr={lr:g}) or scale the "
+                    "data (e.g. standardise each feature)."
+                )
             loss.backward()
             opt.step()
             history.append(parts)
