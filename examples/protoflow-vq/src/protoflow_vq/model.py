@@ -22,8 +22,9 @@ import numpy as np
 
 from protoflow import ConfigError, Graph, NoTopology, PrototypeModelBase, ValidationError
 from protoflow.backend import as_tensor, require_torch, resolve_device, to_numpy, torch_dtype
+from protoflow.params import Bool, Choice, Device, Float, Int, Schema, Seed
 from protoflow.progress import Progress, stage
-from protoflow.validation import check_array, check_choice, check_float, check_int, check_seed
+from protoflow.validation import check_array, check_int, check_seed
 
 __all__ = ["VQSGD", "knn_topology"]
 
@@ -59,23 +60,6 @@ def knn_topology(W: np.ndarray, k: int) -> Graph:
     nearest = np.argsort(d, axis=1, kind="stable")[:, :k]
     edges = np.column_stack([np.repeat(np.arange(n), k), nearest.ravel()])
     return Graph(n, edges)
-
-
-def _check_bool(name: str, value: Any) -> bool:
-    """A boolean parameter (`protoflow.validation` has no boolean check): True/False only."""
-    if not isinstance(value, bool | np.bool_):
-        raise ConfigError(f"parameter {name!r} must be true or false, got {value!r}.")
-    return bool(value)
-
-
-def _check_device(value: Any) -> str:
-    """The device parameter's form, checked before torch is imported (its availability is
-    checked by `protoflow.backend.resolve_device` when fitting)."""
-    if not isinstance(value, str) or not (value in ("cpu", "auto") or value.split(":")[0] == "cuda"):
-        raise ConfigError(
-            f"parameter 'device' must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {value!r}."
-        )
-    return value
 
 
 class VQSGD(PrototypeModelBase):
@@ -130,6 +114,18 @@ class VQSGD(PrototypeModelBase):
         The device the model was trained on, e.g. ``"cpu"`` or ``"cuda:0"``.
     """
 
+    parameters = Schema(
+        n_units=Int(1),
+        epochs=Int(1),
+        batch_size=Int(1),
+        lr=Float(0.0, strict_min=True),
+        topology=Choice(*TOPOLOGIES),
+        k=Int(1),
+        device=Device(),
+        seed=Seed(),
+        progress=Bool(),
+    )
+
     def __init__(
         self,
         n_units: int = 64,
@@ -153,25 +149,14 @@ class VQSGD(PrototypeModelBase):
         self.progress = progress
 
     def _checked_params(self) -> dict[str, Any]:
-        """Every constructor parameter validated (`ConfigError` naming the first bad one)."""
-        n_units = check_int("n_units", self.n_units, minimum=1)
-        topology = check_choice("topology", self.topology, TOPOLOGIES)
-        k = check_int("k", self.k, minimum=1)
-        if topology == "knn":
-            if n_units < 2:
+        """Every constructor parameter checked against `parameters` (the declaration that
+        ``protoflow config validate`` reads too), plus the one check that relates two of them."""
+        p = self.validated_params()
+        if p["topology"] == "knn":
+            if p["n_units"] < 2:
                 raise ConfigError("parameter 'topology'='knn' needs n_units >= 2.")
-            check_int("k", k, minimum=1, maximum=n_units - 1)
-        return {
-            "n_units": n_units,
-            "epochs": check_int("epochs", self.epochs, minimum=1),
-            "batch_size": check_int("batch_size", self.batch_size, minimum=1),
-            "lr": check_float("lr", self.lr, minimum=0.0, strict_min=True),
-            "topology": topology,
-            "k": k,
-            "device": _check_device(self.device),
-            "rng": check_seed(self.seed),
-            "progress": _check_bool("progress", self.progress),
-        }
+            check_int("k", p["k"], minimum=1, maximum=p["n_units"] - 1)
+        return {**p, "rng": check_seed(p["seed"])}
 
     def fit(self, Z: Any, y: Any = None) -> VQSGD:
         """Train the prototypes on `Z`; the constructor parameters are not modified.
