@@ -110,3 +110,114 @@ def test_written_files_get_the_usual_permissions(tmp_path) -> None:
     finally:
         os.umask(old)
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+
+
+# -- malformed files: PersistenceError naming the field, never a raw Python error ----------
+
+
+def _repack(path, edit_meta=None, edit_arrays=None) -> None:
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays.pop("__protoflow__").tobytes())
+    if edit_meta is not None:
+        meta = edit_meta(meta)
+    if edit_arrays is not None:
+        edit_arrays(arrays)
+    arrays["__protoflow__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+
+
+def _set(key, value):
+    def edit(meta):
+        meta[key] = value
+        return meta
+    return edit
+
+
+def _drop(key):
+    def edit(meta):
+        del meta[key]
+        return meta
+    return edit
+
+
+def _state(key, value):
+    def edit(meta):
+        meta["state"][key] = value
+        return meta
+    return edit
+
+
+def _array(key, value):
+    def edit(arrays):
+        if value is None:
+            del arrays[key]
+        else:
+            arrays[key] = value
+    return edit
+
+
+W = np.random.default_rng(0).normal(size=(12, 3))
+MALFORMED = {
+    "format_version is a string": (_set("format_version", "2"), None, "'format_version'"),
+    "format_version is 0": (_set("format_version", 0), None, "'format_version'"),
+    "metadata is a JSON list": (lambda m: [m], None, "JSON list"),
+    "kind missing": (_drop("kind"), None, "'kind'"),
+    "kind unknown": (_set("kind", "dataset"), None, "'kind'"),
+    "params is a list": (_set("params", []), None, "'params'"),
+    "state_arrays has a number": (_set("state_arrays", [1]), None, "'state_arrays'"),
+    "distribution is a number": (_set("distribution", 3), None, "'distribution'"),
+    "state array missing": (None, _array("state:prototypes_", None), "'state:prototypes_'"),
+    "state array unlisted": (_set("state_arrays", []), None, "'state_arrays'"),
+    "prototypes hold NaN": (None, _array("state:prototypes_", np.where(W > 1, np.nan, W)), "NaN"),
+    "prototypes are 1-D": (None, _array("state:prototypes_", W.ravel()), "'state:prototypes_'"),
+    "prototypes are ints": (None, _array("state:prototypes_", W.astype(int)), "floating-point"),
+    "prototypes are strings": (None, _array("state:prototypes_", W.astype(str)), "'state:prototypes_'"),
+    "a row too many": (None, _array("state:prototypes_", np.vstack([W, W[:1]])), "'state.topology_'"),
+    "topology is a list": (_state("topology_", [1]), None, "'state.topology_'"),
+    "topology lacks rows": (_state("topology_", {"__topology__": {"type": "lattice"}}), None,
+                            "'state.topology_'"),
+    "n_features_in_ is wrong": (_state("n_features_in_", 4), None, "'state.n_features_in_'"),
+    "n_features_in_ is a string": (_state("n_features_in_", "3"), None, "'state.n_features_in_'"),
+    "array reference dangling": (_state("n_iter_", {"__array__": "nowhere"}), None, "'state.n_iter_'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_files_name_the_field(tmp_path, case) -> None:
+    edit_meta, edit_arrays, named = MALFORMED[case]
+    som = protoflow.create_model("som", rows=3, cols=4, epochs=1, seed=0)
+    som.fit(np.random.default_rng(1).normal(size=(40, 3)))
+    som.prototypes_ = W.copy()
+    path = protoflow.save(som, tmp_path / "m.npz")
+    assert protoflow.load(path).prototypes_.shape == (12, 3)
+    _repack(path, edit_meta, edit_arrays)
+    with pytest.raises(PersistenceError) as info:
+        protoflow.load(path)
+    assert named in str(info.value) and str(path) in str(info.value)
+
+
+def test_read_metadata_validates_the_schema(tmp_path) -> None:
+    path = protoflow.save(_model(), tmp_path / "m.npz")
+    _repack(path, _set("name", None))
+    with pytest.raises(PersistenceError, match="field 'name' is None"):
+        protoflow.read_metadata(path)
+
+
+def test_wrong_shape_torch_weight_names_the_array(tmp_path) -> None:
+    pytest.importorskip("torch")
+    ae = protoflow.create_encoder("autoencoder", latent_dim=2, layers=[5], epochs=1, progress=False, seed=0)
+    ae.fit(np.random.default_rng(0).normal(size=(20, 4)))
+    path = protoflow.save(ae, tmp_path / "ae.npz")
+    _repack(path, edit_arrays=_array("state:encoder.0.weight", np.zeros((5, 3), np.float32)))
+    with pytest.raises(PersistenceError, match=r"array 'state:encoder.0.weight'.*has shape \(5, 3\)"):
+        protoflow.load(path)
+
+
+def test_pca_with_a_wrong_shape_mean_is_caught_on_load(tmp_path) -> None:
+    # the default state hook restores arrays as they are; the trial use on load finds the fault
+    pca = protoflow.create_encoder("pca", n_components=2).fit(np.random.default_rng(0).normal(size=(20, 4)))
+    path = protoflow.save(pca, tmp_path / "pca.npz")
+    _repack(path, edit_arrays=_array("state:mean_", np.zeros(3)))
+    with pytest.raises(PersistenceError, match=r"array 'state:mean_'.*encode on 5 rows fails"):
+        protoflow.load(path)

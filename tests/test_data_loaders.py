@@ -174,3 +174,210 @@ def test_dataset_checks_shapes():
         Dataset(X=np.zeros((3, 4)), image_shape=(3, 3))
     d = Dataset(X=np.zeros((3, 4)), y=[0, 1, 2], image_shape=(2, 2))
     assert d.subset([0, 2]).n_samples == 2 and not d.X.flags.writeable
+
+
+# -- user files: every bad file named, with the row and column a user sees ------------------
+
+
+def _csv(tmp_path: Path, text: str, name: str = "d.csv") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_csv_header_detection(tmp_path):
+    assert load_file(_csv(tmp_path, "a,b,c\n1,2,3\n4,5,6\n")).X.shape == (2, 3)
+    assert load_file(_csv(tmp_path, "1,2,3\n4,5,6\n")).X.shape == (2, 3)
+    # numbers in scientific notation, signs, spaces: still a data row
+    np.testing.assert_array_equal(load_file(_csv(tmp_path, " -1e3, +2 ,.5\n")).X, [[-1000.0, 2.0, 0.5]])
+    # explicit header=True drops a numeric first row; header=False keeps it
+    assert load_file(_csv(tmp_path, "1,2,3\n4,5,6\n"), header=True).X.tolist() == [[4.0, 5.0, 6.0]]
+    assert load_file(_csv(tmp_path, "1,2,3\n4,5,6\n"), header=False).X.shape == (2, 3)
+    # a first row with a gap is a data row with a missing value, not a header
+    with pytest.raises(ValidationError, match=r"row 1, column 2: missing value"):
+        load_file(_csv(tmp_path, "1,,3\n4,5,6\n"))
+    # header=False with a text first row says where and suggests header=True
+    with pytest.raises(ValidationError, match=r"row 1, column 1: 'a' is not a number.*header=True"):
+        load_file(_csv(tmp_path, "a,b\n1,2\n"), header=False)
+    with pytest.raises(ConfigError, match="header"):
+        load_file(_csv(tmp_path, "1,2\n"), header="yes")
+
+
+def test_csv_missing_and_bad_values_name_row_and_column(tmp_path):
+    cases = [
+        ("a,b\n1,2\n3,\n", r"row 3, column 2: missing value"),
+        ("a,b\n1,2\n,4\n", r"row 3, column 1: missing value"),
+        ("a,b\n1,2\n3,   \n", r"row 3, column 2: missing value"),
+        ("a,b\n1,nan\n", r"row 2, column 2: missing value \('nan'\)"),
+        ("a,b\n1,NaN\n", r"row 2, column 2: missing value"),
+        ("# made by hand\n\na,b\n1,2\n,4\n", r"row 5, column 1: missing value"),  # comments count
+        ("a,b\n1,inf\n", r"row 2, column 2: infinite value"),
+        ("a,b\n1,2\n3,x\n", r"row 3, column 2: 'x' is not a number"),
+        ("a,b\n1,2\n3,4,5\n", r"row 3: 3 fields, but row 2 has 2"),
+        ("a,b,c\n1,2\n", r"row 2: 2 fields, but row 2 has 3|row 2: 2 fields"),
+    ]
+    for text, message in cases:
+        path = _csv(tmp_path, text)
+        with pytest.raises(ValidationError, match=message) as info:
+            load_file(path)
+        assert path in str(info.value), text
+
+
+def test_csv_empty_files_and_encoding(tmp_path):
+    with pytest.raises(ValidationError, match="no data rows"):
+        load_file(_csv(tmp_path, ""))
+    with pytest.raises(ValidationError, match="no data rows"):
+        load_file(_csv(tmp_path, "# only a comment\n\n"))
+    with pytest.raises(ValidationError, match="header row but no data rows"):
+        load_file(_csv(tmp_path, "a,b,c\n"))
+    bad = tmp_path / "latin.csv"
+    bad.write_bytes("a,b\n1,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ValidationError, match="not UTF-8"):
+        load_file(str(bad))
+
+
+def test_csv_labels(tmp_path):
+    # string labels are kept; the label column does not make a data row look like a header
+    d = load_file(_csv(tmp_path, "1,2,cat\n3,4,dog\n"), labels=-1)
+    assert d.X.tolist() == [[1.0, 2.0], [3.0, 4.0]] and d.y.tolist() == ["cat", "dog"]
+    d = load_file(_csv(tmp_path, "x,y,label\n1,2,0\n3,4,1\n"), labels=2)
+    assert d.y.dtype == np.int64 and d.y.tolist() == [0, 1]
+    with pytest.raises(ValidationError, match=r"row 3, column 3: missing value"):
+        load_file(_csv(tmp_path, "x,y,label\n1,2,0\n3,4,\n"), labels=-1)
+    with pytest.raises(ConfigError, match="column 5 does not exist"):
+        load_file(_csv(tmp_path, "1,2,3\n"), labels=5)
+    with pytest.raises(ConfigError, match="column index"):
+        load_file(_csv(tmp_path, "1,2,3\n"), labels="y")
+
+
+def test_csv_fast_and_slow_paths_agree(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    rows = "\n".join(",".join(f"{v:.17g}" for v in r) + f",{i % 2}" for i, r in enumerate(X))
+    fast = load_file(_csv(tmp_path, "a,b,c,t\n" + rows + "\n"), labels=-1)  # all numeric
+    words = "\n".join(",".join(f"{v:.17g}" for v in r) + f",{'ab'[i % 2]}" for i, r in enumerate(X))
+    slow = load_file(_csv(tmp_path, "a,b,c,t\n" + words + "\n", "w.csv"), labels=-1)  # text labels
+    np.testing.assert_array_equal(fast.X, X)
+    np.testing.assert_array_equal(slow.X, X)
+    assert fast.y.tolist() == [i % 2 for i in range(50)]
+
+
+def test_npy_files_refused_with_path_and_cause(tmp_path):
+    def expect(arr_or_bytes, message, name="x.npy"):
+        path = tmp_path / name
+        if isinstance(arr_or_bytes, bytes):
+            path.write_bytes(arr_or_bytes)
+        else:
+            np.save(path, arr_or_bytes, allow_pickle=True)
+        with pytest.raises(ValidationError, match=message) as info:
+            load_file(str(path))
+        assert str(path) in str(info.value)
+
+    good = np.arange(12.0).reshape(4, 3)
+    np.save(tmp_path / "good.npy", good)
+    raw = (tmp_path / "good.npy").read_bytes()
+    expect(good + 1j, "complex numbers")
+    expect(np.array([{"a": 1}, None], dtype=object), "pickle")
+    expect(np.array([["a", "b"], ["c", "d"]]), "strings")
+    expect(np.array([[b"a"], [b"b"]]), "byte strings")
+    expect(raw[: len(raw) - 10], "truncated or corrupt")
+    expect(raw[:20], "could not be read")
+    expect(b"definitely not numpy", "could not be read")
+    expect(np.zeros((0, 3)), "empty")
+    nan = good.copy()
+    nan[2, 1] = np.nan
+    expect(nan, r"1 missing \(NaN\) or infinite value\(s\), the first at index \[2, 1\]")
+    expect(np.array(3.0), "shape")
+    np.savez(tmp_path / "arch.npz", X=good)
+    expect((tmp_path / "arch.npz").read_bytes(), "npz archive, not a single data array")
+
+
+def test_npy_labels_files_refused_with_their_path(tmp_path):
+    X = np.zeros((3, 2))
+    np.save(tmp_path / "x.npy", X)
+    for labels, message in [
+        (np.array([1 + 1j, 2, 3]), "complex"),
+        (np.array([{"a": 1}, 2, 3], dtype=object), "pickle"),
+        (np.array([0.0, np.nan, 1.0]), "missing"),
+    ]:
+        np.save(tmp_path / "y.npy", labels, allow_pickle=True)
+        with pytest.raises(ValidationError, match=message) as info:
+            load_file(str(tmp_path / "x.npy"), labels=str(tmp_path / "y.npy"))
+        assert str(tmp_path / "y.npy") in str(info.value)
+    (tmp_path / "y.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(ValidationError, match="could not be read"):
+        load_file(str(tmp_path / "x.npy"), labels=str(tmp_path / "y.npy"))
+    with pytest.raises(DataNotFoundError, match="no labels file"):
+        load_file(str(tmp_path / "x.npy"), labels=str(tmp_path / "nope.npy"))
+    np.save(tmp_path / "y.npy", np.array(["a", "b", "c"]))  # string labels are fine
+    assert load_file(str(tmp_path / "x.npy"), labels=str(tmp_path / "y.npy")).y.tolist() == ["a", "b", "c"]
+
+
+def test_npz_files_refused_with_path_and_cause(tmp_path):
+    X = np.arange(6.0).reshape(3, 2)
+    path = tmp_path / "d.npz"
+    np.savez(path, X=X + 2j, y=np.arange(3))
+    with pytest.raises(ValidationError, match="complex"):
+        load_file(str(path))
+    np.savez(path, X=X, y=np.arange(3) + 1j)
+    with pytest.raises(ValidationError, match="the labels holds complex"):
+        load_file(str(path))
+    np.savez(path, X=np.array([[{"a": 1}]], dtype=object))
+    with pytest.raises(ValidationError, match="pickle") as info:
+        load_file(str(path))
+    assert "'X'" in str(info.value) and str(path) in str(info.value)
+    np.savez(path, X=X)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])  # a truncated archive
+    with pytest.raises(ValidationError, match="could not be read") as info:
+        load_file(str(path))
+    assert str(path) in str(info.value)
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ValidationError, match="could not be read"):
+        load_file(str(path))
+    np.save(tmp_path / "plain.npy", X)
+    (tmp_path / "plain.npz").write_bytes((tmp_path / "plain.npy").read_bytes())
+    with pytest.raises(ValidationError, match=r"single \.npy array"):
+        load_file(str(tmp_path / "plain.npz"))
+    with pytest.raises(ConfigError, match="header"):
+        load_file(str(tmp_path / "plain.npy"), header=True)
+
+
+def test_idx_damaged_files(tmp_path):
+    img = np.arange(2 * 3 * 3).reshape(2, 3, 3)
+    good = tmp_path / "good-idx3-ubyte.gz"
+    _write_idx(good, img)
+    np.testing.assert_array_equal(read_idx(good), img)
+    data = good.read_bytes()
+    cut = tmp_path / "cut-idx3-ubyte.gz"
+    cut.write_bytes(data[: len(data) - 12])  # a gzip stream cut short
+    with pytest.raises(ValidationError, match="truncated or corrupt") as info:
+        read_idx(cut)
+    assert str(cut) in str(info.value)
+    mangled = bytearray(data)
+    mangled[-8] ^= 0xFF  # the CRC no longer matches the data
+    bad = tmp_path / "bad-idx3-ubyte.gz"
+    bad.write_bytes(bytes(mangled))
+    with pytest.raises(ValidationError, match="could not be read"):
+        read_idx(bad)
+    plain = tmp_path / "plain-idx3-ubyte"
+    plain.write_bytes(gzip.decompress(data))
+    compressed_no_suffix = tmp_path / "gz-idx3-ubyte"
+    compressed_no_suffix.write_bytes(data)
+    with pytest.raises(ValidationError, match=r"bad magic number: it starts with 1f 8b"):
+        read_idx(compressed_no_suffix)
+    raw = plain.read_bytes()
+    for payload, message in [
+        (raw[:6], r"incomplete IDX header: 6 of 16 bytes"),
+        (raw[:2] + b"\x07" + raw[3:], "unsupported IDX type 0x07"),
+        (raw[:3] + b"\x00" + raw[4:], "0 dimensions"),
+        (raw + b"\x00", "truncated or corrupt"),
+        (b"", "bad magic number: it starts with nothing"),
+    ]:
+        plain.write_bytes(payload)
+        with pytest.raises(ValidationError, match=message):
+            read_idx(plain)
+    # a header promising more than 2**63 bytes is refused, not overflowed
+    plain.write_bytes(b"\x00\x00\x08\x04" + b"\xff\xff\xff\xff" * 4)
+    with pytest.raises(ValidationError, match="truncated or corrupt"):
+        read_idx(plain)

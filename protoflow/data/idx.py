@@ -8,7 +8,9 @@ Both file-name styles are accepted, compressed or not: ``train-images-idx3-ubyte
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -29,30 +31,58 @@ _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """Read one IDX file (optionally gzip-compressed) into an array of its stored shape.
 
-    Raises `ValidationError` when the magic number, type or size is wrong.
+    Parameters
+    ----------
+    path : the file; a ``.gz`` suffix means gzip-compressed.
+
+    Returns
+    -------
+    numpy.ndarray
+        The stored array, of the shape its header gives (e.g. (n, 28, 28) images or (n,)
+        labels), read-only.
+
+    Raises
+    ------
+    ValidationError
+        Naming the file and the cause: it cannot be read or decompressed (truncated gzip
+        stream, corrupt data), its magic number is wrong (not an IDX file), its type code or
+        number of dimensions is unsupported, or its size disagrees with its header (truncated
+        or with trailing bytes).
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as fh:
             raw = fh.read()
-    except (OSError, EOFError) as exc:
-        raise ValidationError(f"{path} could not be read: {exc}") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValidationError(
+            f"{path} could not be read ({type(exc).__name__}: {exc}); the file is truncated or "
+            "corrupt (a download cut short?): fetch it again"
+        ) from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValidationError(f"{path} is not an IDX file (bad magic number)")
+        raise ValidationError(
+            f"{path} is not an IDX file (bad magic number: it starts with {raw[:4].hex(' ') or 'nothing'}, "
+            "an IDX file with 00 00 TYPE NDIM); is it still compressed without a .gz suffix, "
+            "or another format?"
+        )
     type_code, ndim = raw[2], raw[3]
     if type_code not in _DTYPES or not 1 <= ndim <= 4:
-        raise ValidationError(f"{path}: unsupported IDX type 0x{type_code:02x} or {ndim} dimensions")
+        raise ValidationError(
+            f"{path}: unsupported IDX type 0x{type_code:02x} or {ndim} dimensions (types "
+            f"{', '.join(f'0x{t:02x}' for t in _DTYPES)} with 1 to 4 dimensions are read)"
+        )
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValidationError(f"{path} is truncated (incomplete IDX header)")
+        raise ValidationError(
+            f"{path} is truncated (incomplete IDX header: {len(raw)} of {header} bytes); fetch it again"
+        )
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_DTYPES[type_code])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize
     if len(raw) != expected:
         raise ValidationError(
             f"{path} has {len(raw)} bytes but its header {shape} implies {expected}; "
-            "the file is truncated or corrupt"
+            "the file is truncated or corrupt: fetch it again"
         )
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
 

@@ -10,6 +10,7 @@ from protoflow_encoders import torch_training
 from protoflow_encoders.autoencoder import AutoencoderEncoder
 
 from protoflow.base import PrototypeModelBase
+from protoflow.errors import ValidationError
 from protoflow.neighborhood import exponential_temperature, gaussian_kernel
 from protoflow.topology import Lattice
 from protoflow.validation import check_array, check_float, check_int, check_is_fitted, check_seed
@@ -40,9 +41,10 @@ class DESOM(PrototypeModelBase):
     scale gamma = 1e-3 was calibrated for) and L_SOM is `som_loss` with the Gaussian kernel
     ``exp(-d^2 / T^2)`` of the lattice's Manhattan distance at temperature
     ``T_i = t_max (t_min / t_max)^(i / iterations)``, i = 1..iterations. The encoder receives
-    gradients from both terms, the decoder from L_rec, the prototypes from L_SOM.
+    gradients from both terms, the decoder from L_rec, the prototypes from L_SOM. The defaults
+    are the paper's Table 2.
 
-    Parameters (defaults: the paper's Table 2)
+    Parameters
     ----------
     rows, cols : map size (rectangular lattice, row-major units).
     latent_dim : code width L.
@@ -53,18 +55,20 @@ class DESOM(PrototypeModelBase):
     update_interval : the SOM loss is applied every this many steps only (1 = every step).
     variant, layers, image_shape : the autoencoder (see `AutoencoderEncoder`); "dense"
         500-500-2000-L or "conv" 32-64-128-256 filters.
-    device : "cpu" or "cuda". seed : weights, prototype initialisation and batch order.
+    device : "cpu" or "cuda".
+    seed : weights, prototype initialisation and batch order.
     progress : progress bar on a terminal's stderr.
 
     No pretraining: prototypes start as the (untrained) encodings of ``rows * cols`` randomly
     chosen samples. Batches are drawn from a fresh seeded permutation every epoch.
 
-    Fitted attributes
-    -----------------
+    Attributes
+    ----------
     prototypes_ : (rows * cols, latent_dim) float64, in latent space
     topology_ : `Lattice(rows, cols)`
     encoder : the jointly trained `AutoencoderEncoder` (encode data, decode latent points)
-    n_features_in_ : data width; n_iter_ : steps taken
+    n_features_in_ : data width
+    n_iter_ : steps taken
     loss_history_ : (iterations, 2) L_rec and L_SOM per step (NaN where the SOM term was off)
     """
 
@@ -185,9 +189,18 @@ class DESOM(PrototypeModelBase):
         enc_meta = meta.pop(_ENC + "state", None)
         own = {k: v for k, v in arrays.items() if not k.startswith(_ENC)}
         super()._protoflow_set_state(meta, own)
+        if enc_meta is None and "prototypes_" in own:
+            raise ValidationError(f"saved value {_ENC + 'state'!r} (the fitted encoder) is missing")
         if enc_meta is not None:
+            if not isinstance(enc_meta, dict):
+                raise ValidationError(
+                    f"saved value {_ENC + 'state'!r} must be an object, got {type(enc_meta).__name__}"
+                )
+            if "prototypes_" in own and "n_features_in_" not in enc_meta:
+                raise ValidationError(f"saved value {_ENC + 'state.n_features_in_'!r} is missing")
             ae = AutoencoderEncoder(**self._encoder_params())
             ae._protoflow_set_state(
-                enc_meta, {k[len(_ENC):]: v for k, v in arrays.items() if k.startswith(_ENC)}
+                enc_meta, {k[len(_ENC):]: v for k, v in arrays.items() if k.startswith(_ENC)},
+                label=_ENC, field_label=_ENC + "state.",
             )
             self.encoder = ae

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from protoflow.base import EncoderBase
+from protoflow.errors import ValidationError
 from protoflow.validation import check_array, check_int, check_is_fitted, check_seed
 from protoflow_encoders import torch_training
 from protoflow_encoders._nets import build_autoencoder
@@ -163,13 +164,63 @@ class AutoencoderEncoder(EncoderBase):
         arrays.update(torch_training.state_arrays(self._decoder, _DEC))
         return meta, arrays
 
-    def _protoflow_set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    def _protoflow_set_state(
+        self, meta: dict[str, Any], arrays: dict[str, np.ndarray], *, label: str = "",
+        field_label: str = "",
+    ) -> None:
+        """Rebuild the network from the saved settings and load its weights.
+
+        Raises `ValidationError` naming the saved value or array (prefixed by `field_label` /
+        `label`, as the enclosing file names them) when one is missing or does not fit.
+        """
         if "n_features_in_" not in meta:  # saved unfitted
             return
+
+        def bad(name: str, problem: str) -> ValidationError:
+            return ValidationError(f"saved value {field_label + name!r} {problem}")
+
+        n_features = meta["n_features_in_"]
+        if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
+            raise bad("n_features_in_", f"must be a positive integer, got {n_features!r}")
+        layers = meta.get("layers_")
+        if not isinstance(layers, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in layers
+        ):
+            raise bad("layers_", f"must be a list of positive integers, got {layers!r}")
+        image_shape = meta.get("image_shape_")
+        if image_shape is not None and not (
+            isinstance(image_shape, list)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in image_shape)
+        ):
+            raise bad("image_shape_", f"must be null or a list of positive integers, got {image_shape!r}")
+        check_network_params(self, n_features)  # ConfigError naming a bad parameter
+        torch = torch_training.require_torch()
+        described = (
+            f"the network that parameter 'latent_dim' ({self.latent_dim!r}), 'variant' "
+            f"({self.variant!r}), saved value {field_label + 'layers_'!r} ({layers}) and "
+            f"{field_label + 'n_features_in_'!r} ({n_features}) describe"
+        )
+        try:
+            with torch.device("meta"):  # the shapes the saved settings imply, allocating nothing
+                shapes = build_autoencoder(self.variant, n_features, int(self.latent_dim), layers, image_shape)
+        except (RuntimeError, ValueError, OverflowError) as exc:
+            raise ValidationError(f"{described} cannot be built ({exc})") from exc
+        for prefix, module in zip((_ENC, _DEC), shapes, strict=True):
+            for key, tensor in module.state_dict().items():
+                name = prefix + key
+                if name not in arrays:
+                    raise ValidationError(f"saved weight {label + name!r} is missing")
+                if tuple(arrays[name].shape) != tuple(tensor.shape):
+                    raise ValidationError(
+                        f"saved weight {label + name!r} has shape {tuple(arrays[name].shape)}, but "
+                        f"{described} needs {tuple(tensor.shape)}"
+                    )
         device = torch_training.resolve_device(self.device, for_loading=True)
-        self._build(meta["n_features_in_"], meta["layers_"], meta["image_shape_"], device)
+        self._build(n_features, layers, image_shape, device)
         torch_training.load_state_arrays(self._encoder, arrays, _ENC)
         torch_training.load_state_arrays(self._decoder, arrays, _DEC)
         self._encoder.to(device)
         self._decoder.to(device)
+        if "loss_history_" not in arrays:
+            raise ValidationError(f"saved array {label + 'loss_history_'!r} is missing")
         self.loss_history_ = arrays["loss_history_"]
