@@ -29,7 +29,7 @@ that a declared schema names exactly the constructor's parameters and accepts it
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -158,6 +158,11 @@ class Schema(Mapping[str, Param]):
 
     def __repr__(self) -> str:
         return f"Schema({', '.join(self._params)})"
+
+    def subset(self, names: Iterable[str]) -> dict[str, Param]:
+        """The declarations of `names`, for a component that shares another's parameters
+        (``Schema(rows=Int(1), **other.parameters.subset(["lr", "seed"]))``)."""
+        return {n: self._params[n] for n in names}
 
     def validate(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Every declared value checked, in declaration order; the first problem raises

@@ -75,8 +75,16 @@ def test_a_diverging_autoencoder_stops_with_the_iteration_and_the_setting():
     pytest.importorskip("protoflow_encoders")
     from protoflow.errors import DivergenceError
 
-    X = np.random.default_rng(0).normal(size=(64, 6)) * 1e30  # float32 squares overflow
-    ae = protoflow.create_encoder("autoencoder", latent_dim=2, layers=[4], epochs=2, batch_size=16,
-                                  seed=0, progress=False)
-    with pytest.raises(DivergenceError, match=r"diverged at iteration 1 of 8.*lr=0.001"):
+    X = np.random.default_rng(0).normal(size=(64, 6))
+    ae = protoflow.create_encoder("autoencoder", latent_dim=2, layers=[4], epochs=20, batch_size=16,
+                                  lr=1e30, seed=0, progress=False)  # Adam steps of ~1e30
+    with pytest.raises(DivergenceError, match=r"diverged at iteration \d+ of 80.*lr=1e\+30"):
+        ae.fit(X)
+
+
+def test_data_too_large_for_the_float32_network_is_refused_up_front():
+    pytest.importorskip("protoflow_encoders")
+    X = np.random.default_rng(0).normal(size=(64, 6)) * 1e30  # fine in float64, not in float32
+    ae = protoflow.create_encoder("autoencoder", latent_dim=2, layers=[4], epochs=1, seed=0)
+    with pytest.raises(ValidationError, match="overflow float32.*Scale the data"):
         ae.fit(X)

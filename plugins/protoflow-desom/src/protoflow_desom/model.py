@@ -12,8 +12,9 @@ from protoflow_encoders.autoencoder import AutoencoderEncoder
 from protoflow.base import PrototypeModelBase
 from protoflow.errors import ValidationError
 from protoflow.neighborhood import exponential_temperature, gaussian_kernel
+from protoflow.params import Float, Int, Schema
 from protoflow.topology import Lattice
-from protoflow.validation import check_array, check_float, check_int, check_is_fitted, check_seed
+from protoflow.validation import check_array, check_is_fitted, check_seed
 
 _ENC = "encoder:"
 #: encoder parameters that DESOM passes on (the rest of the encoder's are DESOM's own choice)
@@ -72,6 +73,18 @@ class DESOM(PrototypeModelBase):
     loss_history_ : (iterations, 2) L_rec and L_SOM per step (NaN where the SOM term was off)
     """
 
+    parameters = Schema(
+        rows=Int(1),
+        cols=Int(1),
+        iterations=Int(0),
+        gamma=Float(0.0),
+        t_max=Float(0.0, strict_min=True, optional=True),
+        t_min=Float(0.0, strict_min=True),
+        update_interval=Int(1),
+        **AutoencoderEncoder.parameters.subset(_SHARED),
+    )
+    needs_modules = ("torch",)
+
     def __init__(
         self,
         rows: int = 8,
@@ -109,18 +122,12 @@ class DESOM(PrototypeModelBase):
         self.progress = progress
 
     def _check_params(self) -> dict[str, Any]:
-        rows = check_int("rows", self.rows, minimum=1)
-        cols = check_int("cols", self.cols, minimum=1)
-        t_max = float(max(rows, cols)) if self.t_max is None else self.t_max
-        return {
-            "rows": rows,
-            "cols": cols,
-            "iterations": check_int("iterations", self.iterations, minimum=0),
-            "gamma": check_float("gamma", self.gamma, minimum=0.0),
-            "t_max": check_float("t_max", t_max, minimum=0.0, strict_min=True),
-            "t_min": check_float("t_min", self.t_min, minimum=0.0, strict_min=True),
-            "update_interval": check_int("update_interval", self.update_interval, minimum=1),
-        }
+        """The declared checks (`parameters`, as `config validate` runs them), with t_max's
+        default (the map's longer side) filled in."""
+        p = self.validated_params()
+        if p["t_max"] is None:
+            p["t_max"] = float(max(p["rows"], p["cols"]))
+        return p
 
     def _encoder_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _SHARED} | {"epochs": 0}

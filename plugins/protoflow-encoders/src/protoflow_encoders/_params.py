@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from protoflow.errors import ConfigError
+from protoflow.params import Any_, Bool, Choice, Device, Float, Int, Seed
 from protoflow.validation import check_choice, check_float, check_int
 from protoflow_encoders._nets import DEFAULT_LAYERS
 
@@ -33,6 +34,29 @@ def _image_shape(image_shape: Any, n_features: int) -> tuple[int, int, int]:
             "(need (height, width) or (channels, height, width) whose product is n_features)."
         )
     return dims  # type: ignore[return-value]
+
+
+def _int_sequence(name: str, value: Any) -> Any:
+    """A sequence of ints >= 1 (hidden widths, filter counts, an image shape)."""
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise ConfigError(f"parameter {name!r} must be a sequence of ints, got {value!r}.")
+    for v in value:
+        check_int(name, v, minimum=1)
+    return value
+
+
+#: the declarations the autoencoder and DESOM share (their `parameters` schemas include these)
+NETWORK_PARAMETERS = {
+    "latent_dim": Int(1, doc="width of the code layer"),
+    "variant": Choice("dense", "conv"),
+    "layers": Any_(_int_sequence, doc="hidden widths (dense) or filter counts (conv)"),
+    "image_shape": Any_(_int_sequence, doc="(height, width) or (channels, height, width)"),
+    "batch_size": Int(1),
+    "lr": Float(0.0, strict_min=True),
+    "device": Device(),
+    "seed": Seed(),
+    "progress": Bool(),
+}
 
 
 def check_network_params(obj: Any, n_features: int) -> dict[str, Any]:

@@ -10,10 +10,16 @@ import numpy as np
 
 from protoflow.base import EncoderBase
 from protoflow.errors import ValidationError
-from protoflow.validation import check_array, check_int, check_is_fitted, check_seed
+from protoflow.params import Int, Schema
+from protoflow.validation import (
+    check_array,
+    check_is_fitted,
+    check_magnitude,
+    check_seed,
+)
 from protoflow_encoders import torch_training
 from protoflow_encoders._nets import build_autoencoder
-from protoflow_encoders._params import check_network_params
+from protoflow_encoders._params import NETWORK_PARAMETERS, check_network_params
 
 _ENC, _DEC = "encoder.", "decoder."
 
@@ -42,6 +48,9 @@ class AutoencoderEncoder(EncoderBase):
     ``image_shape_``, ``loss_history_`` (epochs,) mean loss per epoch, ``exact_inverse_``
     (False). Encoded and decoded arrays are float64; the network computes in float32.
     """
+
+    parameters = Schema(**{**NETWORK_PARAMETERS, "epochs": Int(0)})
+    needs_modules = ("torch",)
 
     def __init__(
         self,
@@ -97,7 +106,8 @@ class AutoencoderEncoder(EncoderBase):
         n_features : width of the rows the network will encode.
         rng : the generator that seeds the weights.
         """
-        cfg = check_network_params(self, n_features)
+        self.validated_params()  # the declared checks, the same as `config validate`
+        cfg = check_network_params(self, n_features)  # the ones that need the data's width
         device = torch_training.resolve_device(self.device)
         self._build(n_features, cfg["layers"], cfg["image_shape"], device, torch_training.torch_generator(rng))
         return cfg
@@ -107,7 +117,9 @@ class AutoencoderEncoder(EncoderBase):
     def fit(self, X: Any, y: Any = None) -> AutoencoderEncoder:
         """X : array-like of shape (n_samples, n_features). Returns self."""
         X = check_array(X, name="X")
-        epochs = check_int("epochs", self.epochs, minimum=0)
+        epochs = self.validated_params()["epochs"]
+        # the network computes in float32: refuse what its squared errors would overflow
+        check_magnitude(X, "X", dtype=np.float32)
         rng = check_seed(self.seed)
         torch = torch_training.require_torch()
         cfg = self.build_network(X.shape[1], rng)
