@@ -83,5 +83,5 @@ def test_a_misspelt_parameter_is_named_with_a_suggestion(model_file, capsys):
 
 
 def test_create_checks_parameter_names_against_the_signature():
-    with pytest.raises(protoflow.ConfigError, match="has no parameter 'seed'. Its parameters: none"):
+    with pytest.raises(protoflow.ConfigError, match=r"has no parameter 'seed'\. Its parameters: none"):
         protoflow.create_controller("linear", seed=0)

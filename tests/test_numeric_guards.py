@@ -86,5 +86,13 @@ def test_data_too_large_for_the_float32_network_is_refused_up_front():
     pytest.importorskip("protoflow_encoders")
     X = np.random.default_rng(0).normal(size=(64, 6)) * 1e30  # fine in float64, not in float32
     ae = protoflow.create_encoder("autoencoder", latent_dim=2, layers=[4], epochs=1, seed=0)
-    with pytest.raises(ValidationError, match="overflow float32.*Scale the data"):
+    with pytest.raises(ValidationError, match=r"overflow float32.*Scale the data"):
         ae.fit(X)
+
+
+def test_desom_refuses_data_its_float32_network_would_overflow():
+    pytest.importorskip("protoflow_desom")
+    X = np.random.default_rng(0).normal(size=(32, 6)) * 1e20
+    model = protoflow.create_model("desom", rows=2, cols=2, latent_dim=2, layers=[4], iterations=2)
+    with pytest.raises(ValidationError, match="overflow float32"):
+        model.fit(X)

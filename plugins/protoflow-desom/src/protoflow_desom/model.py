@@ -14,7 +14,7 @@ from protoflow.errors import ValidationError
 from protoflow.neighborhood import exponential_temperature, gaussian_kernel
 from protoflow.params import Float, Int, Schema
 from protoflow.topology import Lattice
-from protoflow.validation import check_array, check_is_fitted, check_seed
+from protoflow.validation import check_array, check_is_fitted, check_magnitude, check_seed
 
 _ENC = "encoder:"
 #: encoder parameters that DESOM passes on (the rest of the encoder's are DESOM's own choice)
@@ -135,6 +135,7 @@ class DESOM(PrototypeModelBase):
     def fit(self, X: Any, y: Any = None) -> DESOM:
         """Train on raw data X : array-like of shape (n_samples, n_features). Returns self."""
         X = check_array(X, name="X")
+        check_magnitude(X, "X", dtype=np.float32)  # the network computes in float32
         p = self._check_params()
         rng = check_seed(self.seed)
         torch = torch_training.require_torch()
