@@ -1,4 +1,4 @@
-"""Every fenced code block in README.md and docs/*.md runs as printed.
+"""Every fenced code block in README.md, docs/*.md and the plugins' and examples' READMEs runs as printed.
 
 Rules, by the block's language tag (every block must have one):
 
@@ -44,7 +44,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+        *sorted(ROOT.glob("plugins/*/README.md")), *sorted(ROOT.glob("examples/*/README.md"))]
 TEMPLATE_SRC = ROOT / "examples" / "plugin-template" / "src"
 
 PYTHON = {"python", "py"}
