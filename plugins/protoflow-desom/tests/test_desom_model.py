@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ import protoflow  # noqa: E402
 from protoflow.errors import ConfigError  # noqa: E402
 from protoflow.neighborhood import gaussian_kernel  # noqa: E402
 from protoflow.protocols import Encoder  # noqa: E402
-from protoflow.testing import check_prototype_model  # noqa: E402
+from protoflow.testing import parametrize_with_checks  # noqa: E402
 from protoflow.testing.data import blobs, labelled_blobs  # noqa: E402
 from protoflow.topology import Lattice  # noqa: E402
 
@@ -22,13 +24,23 @@ TINY = {"rows": 3, "cols": 3, "latent_dim": 2, "layers": (16,), "iterations": 30
         "progress": False}
 
 
-def test_dense_conformance():
-    check_prototype_model(lambda seed: protoflow.create_model("desom", seed=seed, **TINY))
+CONFORMANCE = TINY | {"iterations": 20}
 
 
-def test_conv_conformance():
-    params = TINY | {"variant": "conv", "layers": (4,), "image_shape": (2, 2), "iterations": 10}
-    check_prototype_model(lambda seed: protoflow.create_model("desom", seed=seed, **params))
+@parametrize_with_checks(
+    [
+        functools.partial(DESOM, **CONFORMANCE),
+        functools.partial(DESOM, **CONFORMANCE | {"variant": "conv", "layers": (4,), "image_shape": (2, 2),
+                                                   "iterations": 10}),
+    ],
+    ids=["dense", "conv"],
+)
+def test_conformance(component, check):
+    check(component)
+
+
+def test_registered_by_name():
+    assert isinstance(protoflow.create_model("desom", **TINY), DESOM)
 
 
 def test_defaults_are_the_papers_table_2():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -12,19 +14,21 @@ from protoflow_encoders._nets import build_autoencoder, pooled_sizes  # noqa: E4
 
 import protoflow  # noqa: E402
 from protoflow.errors import ConfigError  # noqa: E402
-from protoflow.testing import check_encoder  # noqa: E402
+from protoflow.testing import parametrize_with_checks  # noqa: E402
 from protoflow.testing.data import blobs  # noqa: E402
 
 TINY = {"latent_dim": 3, "layers": (16,), "epochs": 3, "batch_size": 16, "progress": False}
 
 
-def test_dense_conformance():
-    check_encoder(lambda seed: protoflow.create_encoder("autoencoder", seed=seed, **TINY))
-
-
-def test_conv_conformance():
-    params = TINY | {"variant": "conv", "layers": (4, 8), "image_shape": (2, 3)}
-    check_encoder(lambda seed: protoflow.create_encoder("autoencoder", seed=seed, **params))
+@parametrize_with_checks(
+    [
+        functools.partial(AutoencoderEncoder, **TINY),
+        functools.partial(AutoencoderEncoder, **TINY | {"variant": "conv", "layers": (4, 8), "image_shape": (2, 3)}),
+    ],
+    ids=["dense", "conv"],
+)
+def test_conformance(component, check):
+    check(component)
 
 
 def test_default_dense_architecture_is_the_papers():

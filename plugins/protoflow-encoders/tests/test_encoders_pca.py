@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 
@@ -13,19 +14,19 @@ from protoflow_encoders import WHITEN_FLOOR, IdentityEncoder, PCAEncoder
 
 import protoflow
 from protoflow.errors import ConfigError, ValidationError
-from protoflow.testing import check_encoder
+from protoflow.testing import parametrize_with_checks
+
+PCA_PARAMS = [{}, {"whiten": True}, {"n_components": 3}, {"n_components": 0.8, "whiten": True}, {"center": False}]
 
 
-@pytest.mark.parametrize(
-    "params",
-    [{}, {"whiten": True}, {"n_components": 3}, {"n_components": 0.8, "whiten": True}, {"center": False}],
-)
-def test_pca_conformance(params):
-    check_encoder(lambda seed: protoflow.create_encoder("pca", **params))
+@parametrize_with_checks([*(functools.partial(PCAEncoder, **p) for p in PCA_PARAMS), IdentityEncoder])
+def test_conformance(component, check):
+    check(component)
 
 
-def test_identity_conformance():
-    check_encoder(lambda seed: protoflow.create_encoder("identity"))
+def test_registered_by_name():
+    assert isinstance(protoflow.create_encoder("pca", whiten=True), PCAEncoder)
+    assert isinstance(protoflow.create_encoder("identity"), IdentityEncoder)
 
 
 def test_identity_returns_a_copy_of_the_data():

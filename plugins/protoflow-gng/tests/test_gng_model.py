@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from protoflow_gng import GrowingNeuralGas
@@ -12,12 +14,13 @@ from scipy.sparse.csgraph import connected_components
 import protoflow
 from protoflow.errors import ConfigError, ValidationError
 from protoflow.metrics.map_quality import quantization_error, topographic_error
-from protoflow.testing import blobs, check_prototype_model
+from protoflow.testing import blobs, parametrize_with_checks
 from protoflow.topology import Graph
 
 
-def test_conformance():
-    check_prototype_model(lambda seed: GrowingNeuralGas(max_units=10, epochs=15, seed=seed))
+@parametrize_with_checks([functools.partial(GrowingNeuralGas, max_units=10, epochs=15)])
+def test_conformance(component, check):
+    check(component)
 
 
 def test_registered_through_entry_point():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,18 +13,19 @@ from protoflow_kmeans import KMeansPrototypes, knn_graph
 import protoflow
 from protoflow.errors import ConfigError, MetricNotApplicableError, ValidationError
 from protoflow.metrics.map_quality import topographic_error
-from protoflow.testing import blobs, check_prototype_model
+from protoflow.testing import blobs, parametrize_with_checks
 from protoflow.topology import Graph, NoTopology
 
 
-@pytest.mark.parametrize("topology", ["none", "knn"])
-@pytest.mark.parametrize("algorithm", ["lloyd", "minibatch"])
-def test_conformance(topology, algorithm):
-    check_prototype_model(
-        lambda seed: KMeansPrototypes(
-            n_units=10, topology=topology, algorithm=algorithm, batch_size=32, seed=seed
-        )
-    )
+@parametrize_with_checks(
+    [
+        functools.partial(KMeansPrototypes, n_units=10, topology=topology, algorithm=algorithm, batch_size=32)
+        for algorithm in ("lloyd", "minibatch")
+        for topology in ("none", "knn")
+    ]
+)
+def test_conformance(component, check):
+    check(component)
 
 
 def test_registered_through_entry_point():

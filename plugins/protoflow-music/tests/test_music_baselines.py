@@ -9,7 +9,7 @@ from protoflow_music import MUSIC, LinearController, RadialController, step_leng
 import protoflow
 from protoflow.errors import ConfigError, ValidationError
 from protoflow.prototypes import PrototypeSet
-from protoflow.testing import check_controller
+from protoflow.testing import parametrize_with_checks
 from protoflow.topology import Lattice
 
 
@@ -17,9 +17,15 @@ def _model():
     return PrototypeSet(np.random.default_rng(0).normal(size=(20, 5)), Lattice(4, 5))
 
 
-@pytest.mark.parametrize("name", ["linear", "radial"])
-def test_conformance(name):
-    check_controller(lambda seed: protoflow.create_controller(name), targets=(7, [3, 7, 8]))
+@parametrize_with_checks([LinearController, RadialController])
+def test_conformance(component, check):
+    """Targets come from supported_targets: ("unit", "cluster") -> 7 and [3, 7, 8]."""
+    check(component)
+
+
+def test_registered_by_name():
+    assert isinstance(protoflow.create_controller("linear"), LinearController)
+    assert isinstance(protoflow.create_controller("radial"), RadialController)
 
 
 def test_linear_is_an_equal_step_straight_line_to_the_goal():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -10,10 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from protoflow_music import MUSIC
 
-import protoflow
 from protoflow.errors import ConfigError, ValidationError
 from protoflow.prototypes import PrototypeSet
-from protoflow.testing import check_controller
+from protoflow.testing import parametrize_with_checks
 from protoflow.topology import Graph, Lattice, NoTopology
 
 
@@ -22,20 +22,22 @@ def _model(n_units=30, d=6, seed=0, topology=None):
     return PrototypeSet(W, topology)
 
 
-@pytest.mark.parametrize(
-    ("params", "targets"),
-    [
-        ({}, (7,)),
-        ({"mode": "cluster", "subsample": 0.5, "target_weights": "gaussian"}, ([3, 7, 8], 7)),
-        ({"mode": "cluster-random", "step_noise": 0.01, "target_noise": 0.01, "jitter": 0.01}, ([3, 7, 8],)),
-        ({"mode": "free", "preserve": "knn", "k": 2}, (None,)),
-        ({"preserve": "ring", "passes": 2}, (7,)),
-    ],
+CONFORMANCE_CASES = [
+    ({}, (7,)),
+    ({"mode": "cluster", "subsample": 0.5, "target_weights": "gaussian"}, ([3, 7, 8], 7)),
+    ({"mode": "cluster-random", "step_noise": 0.01, "target_noise": 0.01, "jitter": 0.01}, ([3, 7, 8],)),
+    ({"mode": "free", "preserve": "knn", "k": 2}, (None,)),
+    ({"preserve": "ring", "passes": 2}, (7,)),
+]
+
+
+@parametrize_with_checks(
+    [(functools.partial(MUSIC, **params), {"targets": targets}) for params, targets in CONFORMANCE_CASES]
 )
-def test_conformance(params, targets):
+def test_conformance(component, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # ring on NoTopology falls back, by design
-        check_controller(lambda seed: protoflow.create_controller("music", seed=seed, **params), targets=targets)
+        check(component)
 
 
 @pytest.mark.parametrize("preserve", ["all", "ring", "knn"])

@@ -1,15 +1,15 @@
 """MUSIC(backend="torch"): batched trajectories and the solver routes agree with numpy."""
 
+import functools
 import warnings
 
 import numpy as np
 import pytest
 from protoflow_music import MUSIC, solve_regularized
 
-import protoflow
 from protoflow.errors import ConfigError
 from protoflow.prototypes import PrototypeSet
-from protoflow.testing import check_controller
+from protoflow.testing import parametrize_with_checks
 from protoflow.topology import Lattice
 
 torch = pytest.importorskip("torch")
@@ -76,10 +76,11 @@ def test_solver_routes_on_tensors(route, r, d):
     np.testing.assert_allclose(out.numpy(), ref, rtol=1e-10, atol=1e-12)
 
 
-def test_conformance_with_torch_backend():
+@parametrize_with_checks([(functools.partial(MUSIC, backend="torch"), {"targets": (7,)})], ids=["torch"])
+def test_conformance_with_torch_backend(component, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        check_controller(lambda seed: protoflow.create_controller("music", seed=seed, backend="torch"), targets=(7,))
+        check(component)
 
 
 @pytest.mark.parametrize(("params", "match"), [

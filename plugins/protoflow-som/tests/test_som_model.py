@@ -1,5 +1,7 @@
 """The "som" and "toroidal-som" models: conformance, training behaviour, schedules and errors."""
 
+import functools
+
 import numpy as np
 import pytest
 from protoflow_som import SOM, ToroidalSOM, batch
@@ -7,7 +9,7 @@ from protoflow_som import SOM, ToroidalSOM, batch
 import protoflow
 from protoflow.errors import ConfigError, ValidationError
 from protoflow.neighborhood import exponential_temperature, gaussian_kernel
-from protoflow.testing import blobs, check_prototype_model
+from protoflow.testing import blobs, parametrize_with_checks
 from protoflow.topology import Lattice
 
 
@@ -22,21 +24,20 @@ def _initial(X, **params):
     return m.prototypes_
 
 
-@pytest.mark.parametrize(
-    "factory",
+@parametrize_with_checks(
     [
-        lambda s: SOM(rows=3, cols=4, epochs=3, seed=s),
-        lambda s: SOM(rows=3, cols=4, kind="hex", epochs=3, init="random", seed=s),
-        lambda s: ToroidalSOM(rows=4, cols=3, epochs=3, seed=s),
-        lambda s: ToroidalSOM(rows=4, cols=4, kind="hex", epochs=2, seed=s),
-        lambda s: SOM(rows=2, cols=3, algorithm="minibatch", batch_size=16, learning_rate=0.1, epochs=2, seed=s),
-        lambda s: SOM(rows=2, cols=3, algorithm="online", epochs=1, seed=s),
-        lambda s: SOM(rows=3, cols=3, dtype="float32", epochs=2, seed=s),
+        functools.partial(SOM, rows=3, cols=4, epochs=3),
+        functools.partial(SOM, rows=3, cols=4, kind="hex", epochs=3, init="random"),
+        functools.partial(ToroidalSOM, rows=4, cols=3, epochs=3),
+        functools.partial(ToroidalSOM, rows=4, cols=4, kind="hex", epochs=2),
+        functools.partial(SOM, rows=2, cols=3, algorithm="minibatch", batch_size=16, learning_rate=0.1, epochs=2),
+        functools.partial(SOM, rows=2, cols=3, algorithm="online", epochs=1),
+        functools.partial(SOM, rows=3, cols=3, dtype="float32", epochs=2),
     ],
     ids=["rect", "hex", "torus", "hex-torus", "minibatch", "online", "float32"],
 )
-def test_conformance(factory):
-    check_prototype_model(factory)
+def test_conformance(component, check):
+    check(component)
 
 
 def test_registered_under_both_names():

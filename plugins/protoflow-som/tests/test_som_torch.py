@@ -1,13 +1,15 @@
 """SOM(backend="torch"): the batch and minibatch epochs agree with numpy, stay deterministic,
 save and load, and refuse what they cannot do with a clear error."""
 
+import functools
+
 import numpy as np
 import pytest
 from protoflow_som import SOM, ToroidalSOM, batch, torch_backend
 
 import protoflow
 from protoflow.errors import ConfigError
-from protoflow.testing import blobs, check_prototype_model
+from protoflow.testing import blobs, parametrize_with_checks
 
 torch = pytest.importorskip("torch")
 
@@ -80,9 +82,15 @@ def test_partial_fit_and_switching_backends_between_epochs():
     assert isinstance(mixed._adam.m, np.ndarray)  # Adam's moments return to numpy
 
 
-def test_conformance_with_torch_backend():
-    check_prototype_model(lambda s: ToroidalSOM(rows=3, cols=4, epochs=2, seed=s, backend="torch"))
-    check_prototype_model(lambda s: SOM(rows=2, cols=3, epochs=2, seed=s, backend="torch", **MINIBATCH))
+@parametrize_with_checks(
+    [
+        functools.partial(ToroidalSOM, rows=3, cols=4, epochs=2, backend="torch"),
+        functools.partial(SOM, rows=2, cols=3, epochs=2, backend="torch", **MINIBATCH),
+    ],
+    ids=["torus-torch", "minibatch-torch"],
+)
+def test_conformance_with_torch_backend(component, check):
+    check(component)
 
 
 def test_save_load_keeps_backend_and_numpy_prototypes(tmp_path):
