@@ -17,6 +17,7 @@ import pytest
 
 from protoflow import ControllerBase, EncoderBase, PrototypeModelBase, Trajectory
 from protoflow.errors import ValidationError
+from protoflow.params import Any_, Float, Int, Schema, Seed
 from protoflow.testing import _harness as harness
 from protoflow.testing import (
     all_checks,
@@ -420,6 +421,33 @@ class ClaimsClusters(UnitOnlyController):
     supported_targets = ("unit", "cluster")
 
 
+class DeclaresAParameterItLacks(GoodModel):
+    """Its declaration names a parameter the constructor does not take (and misses `init`)."""
+
+    parameters = Schema(n_units=Int(1), size=Int(1), seed=Seed())
+
+
+class DefaultFailsItsDeclaration(GoodEncoder):
+    """Declares n_components >= 1 but defaults to -1."""
+
+    parameters = Schema(n_components=Int(1), seed=Seed())
+
+    def __init__(self, n_components: int | None = -1, seed: int | None = None):
+        super().__init__(n_components, seed)
+
+
+class DeclarationIsNotASchema(GoodController):
+    """``parameters`` is a dict, not a `protoflow.params.Schema`."""
+
+    parameters = {"rate": Float(0.0)}  # noqa: RUF012 - deliberately the wrong type
+
+
+class WellDeclaredModel(GoodModel):
+    """Declares exactly its constructor's parameters: passes check_declared_parameters."""
+
+    parameters = Schema(n_units=Int(1), init=Any_(), seed=Seed())
+
+
 #: kind -> check name -> broken components that check must catch
 BROKEN: dict[str, dict[str, list[Any]]] = {
     "model": {
@@ -433,6 +461,7 @@ BROKEN: dict[str, dict[str, list[Any]]] = {
         ],
         "check_get_set_params_roundtrip": [SetParamsReturnsNone, GetParamsReportsAnUnknownName],
         "check_clone": [ConstructorChangesItsArguments],
+        "check_declared_parameters": [DeclaresAParameterItLacks],
         "check_shapes": [TopologyOfTheWrongSize],
         "check_output_dtypes": [FloatBMU],
         "check_activations_are_squared_distances": [DistancesNotSquared],
@@ -450,6 +479,7 @@ BROKEN: dict[str, dict[str, list[Any]]] = {
         "check_fit_does_not_change_params": [FitFillsInNComponents],
         "check_get_set_params_roundtrip": [EncoderSetParamsReturnsNone],
         "check_clone": [EncoderConstructorChangesSeed],
+        "check_declared_parameters": [DefaultFailsItsDeclaration],
         "check_shapes": [DecodeDropsAColumn],
         "check_output_dtypes": [IntegerCodes],
         "check_exact_inverse": [ClaimsAnExactInverse],
@@ -462,6 +492,7 @@ BROKEN: dict[str, dict[str, list[Any]]] = {
         "check_supported_targets": [TargetsAsAString, UnknownTargetKind],
         "check_get_set_params_roundtrip": [ControllerSetParamsReturnsNone],
         "check_clone": [ControllerConstructorDoublesRate],
+        "check_declared_parameters": [DeclarationIsNotASchema],
         "check_run_starts_at_z0": [StartsNearZ0],
         "check_run_respects_steps": [AlwaysOneStep, DropsItsInfo],
         "check_run_shapes": [WrongBMUs, ClaimsClusters],
@@ -725,3 +756,8 @@ def test_a_component_may_carry_its_own_options() -> None:
         list(iter_checks([(GoodModel, {"target": 7})]))
     with pytest.raises(TypeError, match="pair"):
         list(iter_checks([(GoodModel, 7)]))
+
+
+def test_a_well_declared_model_passes_the_declaration_check():
+    check = next(c for c in all_checks("model") if c.name == "check_declared_parameters")
+    check(WellDeclaredModel)

@@ -422,6 +422,27 @@ def check_clone(subject: Subject, options: Options) -> None:
     )
 
 
+def check_declared_parameters(subject: Subject, options: Options) -> None:
+    """A declared ``parameters`` schema (`protoflow.params.Schema`) names exactly the
+    constructor's parameters, accepts every default, and accepts the values the component is
+    tested with (so ``config validate`` and ``fit`` agree). Components that declare nothing pass."""
+    from protoflow.params import declared_schema
+
+    obj = subject.new(0)
+    cls = type(obj)
+    declared = getattr(cls, "parameters", None)
+    schema = declared_schema(cls)
+    assert declared is None or schema is not None, (
+        f"{cls.__name__}.parameters must be a protoflow.params.Schema, got {type(declared).__name__}"
+    )
+    if schema is None:
+        return
+    problems = schema.mismatch(cls)
+    assert not problems, f"{cls.__name__}.parameters disagrees with __init__: {'; '.join(problems)}"
+    bad = schema.issues(get_params_of(obj))
+    assert not bad, f"the declaration refuses the values under test: {'; '.join(m for _, m in bad)}"
+
+
 def check_fit_does_not_change_params(subject: Subject, options: Options, X: np.ndarray) -> None:
     """``fit`` leaves ``get_params()`` as it was (no parameter reassigned or changed in place)."""
     rec = fit_record(subject, X)

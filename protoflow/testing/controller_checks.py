@@ -216,6 +216,7 @@ CHECKS: tuple[Callable[[h.Subject, h.Options], None], ...] = (
     check_supported_targets,
     h.check_get_set_params_roundtrip,
     h.check_clone,
+    h.check_declared_parameters,
     check_run_starts_at_z0,
     check_run_respects_steps,
     check_run_shapes,

@@ -201,6 +201,7 @@ CHECKS: tuple[Callable[[h.Subject, h.Options], None], ...] = (
     check_fit_does_not_change_params,
     h.check_get_set_params_roundtrip,
     h.check_clone,
+    h.check_declared_parameters,
     check_shapes,
     check_output_dtypes,
     check_activations_are_squared_distances,

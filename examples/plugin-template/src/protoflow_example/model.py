@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from protoflow import Graph, NoTopology, PrototypeModelBase
-from protoflow.validation import check_array, check_choice, check_int, check_seed
+from protoflow.params import Choice, Int, Schema, Seed
+from protoflow.validation import check_array, check_int, check_seed
 
 
 class RandomSamples(PrototypeModelBase):
@@ -31,6 +32,10 @@ class RandomSamples(PrototypeModelBase):
     n_features_in_ : int
     """
 
+    # Every constructor parameter, declared once: `fit` checks the values with it and
+    # `protoflow config validate` reads the same declaration (the kit checks they agree).
+    parameters = Schema(n_units=Int(1), topology=Choice("none", "knn"), k=Int(1), seed=Seed())
+
     def __init__(self, n_units: int = 16, topology: str = "none", k: int = 3, seed: int | None = None):
         self.n_units = n_units
         self.topology = topology
@@ -39,13 +44,13 @@ class RandomSamples(PrototypeModelBase):
 
     def fit(self, Z: Any, y: Any = None) -> RandomSamples:
         """Z : array-like of shape (n_samples, n_features). Returns self."""
-        n_units = check_int("n_units", self.n_units, minimum=1)
-        check_choice("topology", self.topology, ["none", "knn"])
+        p = self.validated_params()
+        n_units = p["n_units"]
         Z = check_array(Z, name="Z", min_samples=n_units)
-        rng = check_seed(self.seed)
+        rng = check_seed(p["seed"])
         W = Z[rng.choice(len(Z), size=n_units, replace=False)].copy()
-        if self.topology == "knn":
-            k = check_int("k", self.k, minimum=1, maximum=max(n_units - 1, 1))
+        if p["topology"] == "knn":
+            k = check_int("k", p["k"], minimum=1, maximum=max(n_units - 1, 1))  # relates two
             d = ((W[:, None] - W[None]) ** 2).sum(-1)
             np.fill_diagonal(d, np.inf)
             nearest = np.argsort(d, axis=1)[:, :k]
