@@ -22,8 +22,10 @@ class PrototypeSet(PrototypeModelBase):
     Parameters
     ----------
     prototypes : array-like of shape (n_units, n_features), or (rows, cols, n_features) for a
-        lattice codebook as MiniSom's ``get_weights()`` returns it (then the topology defaults
-        to ``Lattice(rows, cols)``, numbered row-major).
+        lattice codebook (then the topology defaults to ``Lattice(rows, cols)``, numbered
+        row-major). For maps trained elsewhere use `from_minisom`, `from_somoclu` or
+        `from_sklearn` (see `protoflow.interop`): they also import hexagonal and toroidal
+        layouts with the library's row offsets and unit order.
     topology : Topology, optional
         Defaults to `NoTopology` (or the lattice implied by a 3-D codebook).
 
@@ -39,6 +41,58 @@ class PrototypeSet(PrototypeModelBase):
         self.topology = topology
         if prototypes is not None:
             self._build()
+
+    @classmethod
+    def from_minisom(cls, som: Any) -> PrototypeSet:
+        """A MiniSom map (rect or hex), exactly; see `protoflow.interop.from_minisom`.
+
+        Parameters
+        ----------
+        som : minisom.MiniSom, weights of shape (x, y, n_features).
+
+        Returns
+        -------
+        PrototypeSet with (x * y) units, unit ``j * x + i`` holding MiniSom's neuron (i, j).
+        """
+        from protoflow import interop
+
+        return interop.from_minisom(som)
+
+    @classmethod
+    def from_somoclu(cls, som: Any, *, neighbors: str = "lattice") -> PrototypeSet:
+        """A somoclu map (rect or hex, planar or toroid), exactly; see
+        `protoflow.interop.from_somoclu`.
+
+        Parameters
+        ----------
+        som : somoclu.Somoclu, codebook of shape (n_rows, n_columns, dim).
+        neighbors : "lattice" | "kernel" (hexagonal maps only).
+
+        Returns
+        -------
+        PrototypeSet with (n_rows * n_columns) units, unit ``row * n_columns + col``.
+        """
+        from protoflow import interop
+
+        return interop.from_somoclu(som, neighbors=neighbors)
+
+    @classmethod
+    def from_sklearn(cls, kmeans: Any, topology: str = "none", k: int = 4) -> PrototypeSet:
+        """A fitted scikit-learn KMeans / MiniBatchKMeans; see `protoflow.interop.from_sklearn`.
+
+        Parameters
+        ----------
+        kmeans : fitted estimator, ``cluster_centers_`` of shape (n_clusters, n_features).
+        topology : "none" | "knn".
+        k : neighbours per centre for "knn".
+
+        Returns
+        -------
+        PrototypeSet with n_clusters units, unit k = cluster k.
+        """
+        from protoflow import interop
+
+        return interop.from_sklearn(kmeans, topology, k)
 
     def _build(self) -> None:
         P = np.asarray(self.prototypes) if self.prototypes is not None else None

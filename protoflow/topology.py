@@ -4,8 +4,10 @@ Every consumer (MUSIC's preservation rings, topographic error, the U-matrix, tra
 asks the same questions of a `Topology`: the map-distance matrix, the neighbours of a unit, its
 k-ring, whether two units are adjacent, and where to draw each unit.
 
-Lattice units are numbered row-major: ``unit = row * cols + col``. Hexagonal lattices use the
-"odd-r" layout: odd rows are shifted right by half a unit, so each unit has six neighbours.
+Lattice units are numbered row-major: ``unit = row * cols + col``. Hexagonal lattices shift
+every other row right by half a unit, so each unit has six neighbours: by default the odd rows
+("odd-r", ``hex_offset="odd"``), or the even rows (``hex_offset="even"``, "even-r"; MiniSom's
+layout for an even number of hexagonal rows, and somoclu's drawing).
 """
 
 from __future__ import annotations
@@ -88,12 +90,27 @@ class Lattice(Topology):
 
     Map distance: Manhattan steps on "rect", hexagonal steps on "hex", wrapping on a torus.
     A hexagonal torus needs an even number of rows (so the row offsets line up across the seam).
+
+    Parameters
+    ----------
+    rows, cols : int
+        Grid size; ``n_units = rows * cols``, numbered row-major (``unit = row * cols + col``).
+    kind : "rect" | "hex"
+        4 neighbours, or 6.
+    toroidal : bool
+        Wrap both axes.
+    hex_offset : "odd" | "even"
+        Which rows of a hexagonal lattice are shifted right by half a unit: "odd" (default, the
+        "odd-r" layout: rows 1, 3, ...) or "even" ("even-r": rows 0, 2, ...). On "even" the
+        neighbours of unit (r, c) in the rows above and below are columns c and c + 1 when r is
+        even, c - 1 and c when r is odd ("odd" is the mirror image). Only for ``kind="hex"``.
     """
 
     rows: int
     cols: int
     kind: str = "rect"
     toroidal: bool = False
+    hex_offset: str = "odd"
 
     family: ClassVar[str] = "lattice"
 
@@ -102,11 +119,18 @@ class Lattice(Topology):
         _check_positive_int("cols", self.cols)
         if self.kind not in ("rect", "hex"):
             raise TopologyError(f"lattice kind must be 'rect' or 'hex', got {self.kind!r}")
+        if self.hex_offset not in ("odd", "even"):
+            raise TopologyError(f"hex_offset must be 'odd' or 'even', got {self.hex_offset!r}")
+        if self.kind == "rect" and self.hex_offset != "odd":
+            raise TopologyError(
+                "hex_offset applies to hexagonal lattices only (kind='hex'); a rectangular "
+                "lattice has no row offset. Leave hex_offset at its default 'odd'."
+            )
         if self.kind == "hex" and self.toroidal and self.rows % 2:
             raise TopologyError(
                 f"a hexagonal torus needs an even number of rows (got rows={self.rows}): "
-                "with the odd-r layout the offsets of the first and last rows only match when "
-                "rows is even. Use rows={} or {}.".format(self.rows - 1 or 2, self.rows + 1)
+                "the offsets of the first and last rows only match when rows is even. "
+                "Use rows={} or {}.".format(self.rows - 1 or 2, self.rows + 1)
             )
 
     @property
@@ -127,6 +151,8 @@ class Lattice(Topology):
         r, c = np.divmod(np.arange(self.n_units), self.cols)
         if self.kind == "rect":
             return r, c
+        if self.hex_offset == "even":
+            return r, c - (r + (r & 1)) // 2  # even-r offset -> axial (q, r)
         return r, c - (r - (r & 1)) // 2  # odd-r offset -> axial (q, r)
 
     @functools.cached_property
@@ -156,20 +182,26 @@ class Lattice(Topology):
         return self._distances
 
     def coordinates(self) -> np.ndarray:
-        """(x, y) = (col, row) on "rect"; hex rows shifted by 1/2 on odd rows, spaced sqrt(3)/2."""
+        """(x, y) = (col, row) on "rect"; on "hex" the shifted rows (odd rows, or even rows with
+        ``hex_offset="even"``) move right by 1/2 and rows are spaced sqrt(3)/2, so neighbours are
+        exactly 1 apart. Shape (n_units, 2)."""
         r, c = np.divmod(np.arange(self.n_units), self.cols)
         if self.kind == "rect":
             return np.column_stack([c, r]).astype(np.float64)
-        return np.column_stack([c + 0.5 * (r % 2), r * np.sqrt(3) / 2]).astype(np.float64)
+        shifted = (r % 2) if self.hex_offset == "odd" else 1 - (r % 2)
+        return np.column_stack([c + 0.5 * shifted, r * np.sqrt(3) / 2]).astype(np.float64)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "type": "lattice",
             "rows": int(self.rows),
             "cols": int(self.cols),
             "kind": self.kind,
             "toroidal": bool(self.toroidal),
         }
+        if self.hex_offset != "odd":  # only when non-default: older files and readers unchanged
+            out["hex_offset"] = self.hex_offset
+        return out
 
 
 def _edges_converter(value: Any) -> np.ndarray:
@@ -205,6 +237,12 @@ class Graph(Topology):
     )
 
     family: ClassVar[str] = "graph"
+
+    def __repr__(self) -> str:
+        """``Graph(n_units=40, n_edges=57)`` (plus ``positions=(40, 2)`` when given): the
+        sizes, not the edge array (``to_dict()`` has it all)."""
+        extra = "" if self.positions is None else f", positions={tuple(self.positions.shape)}"
+        return f"Graph(n_units={self.n_units}, n_edges={len(self.edges)}{extra})"
 
     def __attrs_post_init__(self) -> None:
         _check_positive_int("n_units", self.n_units)
@@ -311,7 +349,11 @@ def topology_from_dict(data: dict[str, Any]) -> Topology:
     try:
         if kind == "lattice":
             return Lattice(
-                int(data["rows"]), int(data["cols"]), str(data["kind"]), bool(data["toroidal"])
+                int(data["rows"]),
+                int(data["cols"]),
+                str(data["kind"]),
+                bool(data["toroidal"]),
+                hex_offset=str(data.get("hex_offset", "odd")),
             )
         if kind == "graph":
             return Graph(int(data["n_units"]), data["edges"], data.get("positions"))

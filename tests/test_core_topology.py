@@ -152,3 +152,85 @@ def test_distance_matrix_is_read_only() -> None:
     D = Lattice(3, 3).distances()
     with pytest.raises(ValueError):
         D[0, 0] = 5
+
+
+# -- hexagonal row offsets: "odd" (default, odd-r) and "even" (even-r) ---------------------------
+
+
+def _even_r_neighbours(rows: int, cols: int, toroidal: bool, unit: int) -> set[int]:
+    """Neighbours from first principles for the even-r layout (even rows shifted right)."""
+    r, c = divmod(unit, cols)
+    if r % 2 == 0:
+        offsets = [(0, -1), (0, 1), (-1, 0), (-1, 1), (1, 0), (1, 1)]
+    else:
+        offsets = [(0, -1), (0, 1), (-1, -1), (-1, 0), (1, -1), (1, 0)]
+    out = set()
+    for dr, dc in offsets:
+        rr, cc = r + dr, c + dc
+        if toroidal:
+            rr, cc = rr % rows, cc % cols
+        elif not (0 <= rr < rows and 0 <= cc < cols):
+            continue
+        if rr * cols + cc != unit:
+            out.add(rr * cols + cc)
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 8), cols=st.integers(1, 8), toroidal=st.booleans())
+def test_even_offset_distances_equal_bfs(rows: int, cols: int, toroidal: bool) -> None:
+    if toroidal and rows % 2:
+        rows += 1
+    lat = Lattice(rows, cols, "hex", toroidal, hex_offset="even")
+    D = lat.distances()
+    for s in range(lat.n_units):
+        expected = _bfs(lat.n_units, lambda u: _even_r_neighbours(rows, cols, toroidal, u), s)
+        np.testing.assert_array_equal(D[s], expected, err_msg=f"unit {s} of {lat}")
+
+
+@pytest.mark.parametrize("rows,cols", [(5, 4), (6, 7)])
+def test_even_offset_is_the_mirror_of_odd(rows: int, cols: int) -> None:
+    odd = Lattice(rows, cols, "hex").distances()
+    even = Lattice(rows, cols, "hex", hex_offset="even").distances()
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    mirror = r * cols + (cols - 1 - c)  # reflect each row left-right
+    np.testing.assert_array_equal(even, odd[np.ix_(mirror, mirror)])
+    assert not np.array_equal(even, odd)
+
+
+@pytest.mark.parametrize("offset", ["odd", "even"])
+def test_hex_coordinates_put_neighbours_at_distance_one(offset: str) -> None:
+    lat = Lattice(6, 5, "hex", hex_offset=offset)
+    xy = lat.coordinates()
+    E = np.linalg.norm(xy[:, None] - xy[None], axis=-1)
+    np.testing.assert_array_equal(np.isclose(E, 1.0), lat.distances() == 1)
+    shifted_rows = {"odd": 1, "even": 0}[offset]
+    assert xy[shifted_rows * 5, 0] == pytest.approx(0.5)
+    assert xy[(1 - shifted_rows) * 5, 0] == 0.0
+
+
+def test_hex_offset_equality_hash_and_dict() -> None:
+    even = Lattice(4, 6, "hex", True, hex_offset="even")
+    assert even == Lattice(4, 6, "hex", True, hex_offset="even")
+    assert hash(even) == hash(Lattice(4, 6, "hex", True, hex_offset="even"))
+    assert even != Lattice(4, 6, "hex", True)
+    assert Lattice(4, 6, "hex") == Lattice(4, 6, "hex", hex_offset="odd")
+    assert even.to_dict()["hex_offset"] == "even"
+    assert topology_from_dict(even.to_dict()) == even
+    # the default writes no new key, and a description without it loads as odd-r
+    assert "hex_offset" not in Lattice(4, 6, "hex").to_dict()
+    old = {"type": "lattice", "rows": 4, "cols": 6, "kind": "hex", "toroidal": False}
+    assert topology_from_dict(old) == Lattice(4, 6, "hex")
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"kind": "hex", "hex_offset": "left"}, "hex_offset"),
+        ({"kind": "rect", "hex_offset": "even"}, "hexagonal lattices only"),
+        ({"kind": "hex", "toroidal": True, "hex_offset": "even"}, "even number of rows"),
+    ],
+)
+def test_bad_hex_offsets(kwargs, match) -> None:
+    with pytest.raises(TopologyError, match=match):
+        Lattice(5, 4, **kwargs)

@@ -70,17 +70,68 @@ def quantization_error(model: Any, Z: Any, *, encoder: Any = None) -> float:
     return float(np.sqrt(d2).mean())
 
 
-def topographic_error(model: Any, Z: Any, *, encoder: Any = None) -> float:
-    """Fraction of points whose first and second best-matching units are not adjacent on the
-    map (map distance 1 in ``model.topology_``: 4-neighbour rect, 6-neighbour hex, wrapped on a
-    torus, or an edge of a graph).
+_TE_NEIGHBORHOODS = ("lattice", "moore", "8")
 
+
+def _moore_adjacent(topo: Any, b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
+    """Whether units b1 and b2 of a rectangular lattice touch in the 8-neighbourhood
+    (Chebyshev distance 1 on the grid, wrapped on a torus). Shapes (n,) -> (n,) bool."""
+    r1, c1 = topo.grid_position(b1)
+    r2, c2 = topo.grid_position(b2)
+    dr, dc = np.abs(r1 - r2), np.abs(c1 - c2)
+    if topo.toroidal:
+        dr, dc = np.minimum(dr, topo.rows - dr), np.minimum(dc, topo.cols - dc)
+    return (np.maximum(dr, dc) == 1)
+
+
+def topographic_error(
+    model: Any, Z: Any, *, encoder: Any = None, neighborhood: str = "lattice"
+) -> float:
+    """Fraction of points whose first and second best-matching units are not neighbours.
+
+    Parameters
+    ----------
+    model : fitted prototype model with a topology.
     Z : array-like of shape (n_samples, n_features).
+    encoder : optional; measure in data space (see the module docstring).
+    neighborhood : "lattice" (default) | "moore" | "8"
+        Which units count as neighbours.
+
+        - "lattice": map distance 1 in ``model.topology_``: 4 neighbours on a rectangular
+          lattice, 6 on a hexagonal one, wrapped on a torus, or an edge of a graph.
+          This is SOMperf's definition (and the DESOM paper's), and torchsom's (its
+          ``calculate_topographic_error`` uses grid distance <= 1 on rectangular maps and one
+          hexagonal step on hexagonal ones).
+        - "moore" (alias "8"): the 8 surrounding units on a rectangular lattice (diagonals
+          included, wrapped on a torus), as MiniSom's ``topographic_error`` counts on
+          rectangular maps (grid distance <= 1.42). A hexagonal lattice has no diagonals: use
+          "lattice" there, which is what MiniSom counts on hexagonal maps (the 6 units at
+          Euclidean distance 1). Raises `ConfigError` for other topologies.
+
+        The 8-neighbour error is never larger than the 4-neighbour one on the same codebook.
+
+    Returns
+    -------
+    float in [0, 1].
     """
+    if neighborhood not in _TE_NEIGHBORHOODS:
+        raise ConfigError(
+            f"parameter 'neighborhood' must be one of {', '.join(map(repr, _TE_NEIGHBORHOODS))}, "
+            f"got {neighborhood!r}."
+        )
     topo = require_topology(model, "topographic_error")
+    moore = neighborhood != "lattice"
+    if moore and not (getattr(topo, "family", None) == "lattice" and topo.kind == "rect"):
+        raise ConfigError(
+            f"topographic_error(neighborhood={neighborhood!r}) needs a rectangular lattice; this "
+            f"model's topology is {topo.to_dict().get('kind', topo.family)!r}. Use "
+            "neighborhood='lattice' (6 neighbours on a hexagonal lattice, as MiniSom counts)."
+        )
     W, Z = measure_space(model, Z, encoder)
     require_units(W, 2, "topographic_error")
     b1, b2, _ = two_nearest(Z, W)
+    if moore:
+        return float(np.mean(~_moore_adjacent(topo, b1, b2)))
     return float(np.mean(~topo.adjacent(b1, b2)))
 
 
