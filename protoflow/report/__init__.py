@@ -53,6 +53,10 @@ def _backbone_figures(result: Any, label: str, bb: Any) -> list[Figure]:
         out.append(Figure("U-matrix", "Mean latent distance from each prototype to its map "
                           "neighbours, drawn on the model's own topology (dark: far).", png,
                           f"umatrix_{slug}.png", label))
+    png = F.hits(model, bb.Z_train, f"{label}: hit map (training points)")
+    out.append(Figure("Hit map", "How many training points each unit wins (best-matching "
+                      "unit counts), on the model's own topology.", png, f"hits_{slug}.png",
+                      label))
     pairs = result.metrics["backbones"][label].get("trajectories", {}).get("pairs", [])
     for p_i, pair in enumerate(pairs):
         trajs = {c: t for (b, i, c), t in result.trajectories.items() if b == label and i == p_i}
