@@ -27,6 +27,7 @@ def check_array(
     allow_float32: bool = False,
     copy: bool = False,
     ensure_finite: bool = True,
+    allow_nan: bool = False,
 ) -> np.ndarray:
     """Return `X` as a finite floating-point array of the right shape, or raise `ValidationError`.
 
@@ -42,6 +43,9 @@ def check_array(
     copy : force a copy.
     ensure_finite : check for NaN/inf (callers that can detect them more cheaply on a smaller
         result may skip it here and call `check_finite` themselves).
+    allow_nan : accept NaN as a missing entry (`protoflow.missing`); infinity is still refused
+        and the magnitude check runs on the finite values. Rows without any observed value are
+        not checked here (`protoflow.missing.check_observed` does that).
     """
     if X is None:
         raise ValidationError(f"{name} is None; pass an array of shape (n_samples, n_features).")
@@ -79,7 +83,14 @@ def check_array(
             f"(the width the model was fitted on)."
         )
     if ensure_finite:
-        check_finite(arr, name)
+        if allow_nan:
+            if np.isinf(arr).any():
+                raise ValidationError(
+                    f"{name} contains infinity. Remove or impute infinite values before calling "
+                    "protoflow (NaN is accepted here as a missing entry)."
+                )
+        else:
+            check_finite(arr, name)
         check_magnitude(arr, name)
     return arr
 
@@ -104,6 +115,9 @@ def check_magnitude(arr: np.ndarray, name: str = "X", *, dtype: Any = None) -> N
     n_features = arr.shape[-1] if arr.ndim else 1
     limit = safe_magnitude(dtype, n_features)
     biggest = float(np.max(np.abs(arr)))
+    if np.isnan(biggest):  # NaN as missing entries (check_array(allow_nan=True)): finite values
+        finite = np.abs(arr[~np.isnan(arr)])
+        biggest = float(finite.max()) if finite.size else 0.0
     if biggest > limit:
         raise ValidationError(
             f"{name} holds values up to {biggest:.3g}; squared distances between {n_features}-"

@@ -14,6 +14,11 @@ moving its neighbours are masked row operations. Memory is max_units^2 * 4 bytes
 The global error decay E <- d E of every step is applied lazily: we store E' = E * d^-t and add
 new error as dE * d^-t, so one scalar changes per step; argmax is unaffected by the common
 factor, and E' is renormalised before d^-t can overflow.
+
+Missing entries (``nan_policy="omit"``): a sample with NaN entries is compared over its
+observed coordinates with the squared distance rescaled by the observed fraction
+(`protoflow.missing`), adds that rescaled squared distance to the winner's error, and moves the
+winner and its neighbours along the observed coordinates only.
 """
 
 from __future__ import annotations
@@ -62,9 +67,19 @@ class GNGState:
         alpha: float,
         decay: float,
         max_units: int,
+        observed: np.ndarray | None = None,
     ) -> int:
-        """Present the samples Z[order] once each; returns the new step count."""
+        """Present the samples Z[order] once each; returns the new step count.
+
+        observed : optional bool mask of Z's shape, False at missing entries (Z may hold NaN
+        there); None when Z is complete.
+        """
         W, w2, err, age, nbrs = self.W, self.w2, self.err, self.age, self.nbrs
+        incomplete = None
+        if observed is not None:
+            Z = np.where(observed, Z, 0.0)
+            incomplete = ~observed.all(axis=1)
+            scale = Z.shape[1] / observed.sum(axis=1)
         x2 = np.einsum("ij,ij->i", Z, Z)
         Zm2 = -2.0 * Z
         buf = np.empty(len(w2))
@@ -73,12 +88,23 @@ class GNGState:
         for i in order:
             x = Z[i]
             hw = self.hw
-            # steps 1-2: the two nearest units (||x||^2 is common, so left out of the argmins)
             d = buf[:hw]
-            np.dot(W[:hw], Zm2[i], out=d)
-            d += w2[:hw]
-            s1 = int(d.argmin())
-            d1 = d[s1]
+            masked = incomplete is not None and incomplete[i]
+            if masked:  # steps 1-2 over the observed coordinates, rescaled
+                obs = observed[i]  # type: ignore[index]
+                xo = x[obs]
+                diff = W[:hw][:, obs] - xo
+                np.einsum("ij,ij->i", diff, diff, out=d)
+                d *= scale[i]
+                d[np.isinf(w2[:hw])] = np.inf  # free slots never win
+                s1 = int(d.argmin())
+                sq = max(float(d[s1]), 0.0)
+            else:
+                # steps 1-2: the two nearest units (||x||^2 is common, so left out of the argmins)
+                np.dot(W[:hw], Zm2[i], out=d)
+                d += w2[:hw]
+                s1 = int(d.argmin())
+                sq = max(d[s1] + x2[i], 0.0)
             d[s1] = np.inf
             s2 = int(d.argmin())
             # step 3: age the winner's edges (the matrix is kept symmetric)
@@ -90,14 +116,23 @@ class GNGState:
                 row[nb] += 1
                 age[nb, s1] = row[nb]
             # step 4: squared error, scaled for the lazy decay
-            err[s1] += max(d1 + x2[i], 0.0) * self.inv_scale
+            err[s1] += sq * self.inv_scale
             # step 5: move the winner and its neighbours towards x
-            W[s1] += eps_b * (x - W[s1])
+            if masked:
+                W[s1, obs] += eps_b * (xo - W[s1, obs])
+            else:
+                W[s1] += eps_b * (x - W[s1])
             w2[s1] = W[s1] @ W[s1]
             if had_nb:
-                Wn = W[nb]
-                Wn += eps_n * (x - Wn)
-                W[nb] = Wn
+                if masked:
+                    Wn = W[np.ix_(nb, obs)]
+                    Wn += eps_n * (xo - Wn)
+                    W[np.ix_(nb, obs)] = Wn
+                    Wn = W[nb]
+                else:
+                    Wn = W[nb]
+                    Wn += eps_n * (x - Wn)
+                    W[nb] = Wn
                 w2[nb] = np.einsum("ij,ij->i", Wn, Wn)
             # step 6: refresh or create the edge s1-s2
             age[s1, s2] = age[s2, s1] = 0

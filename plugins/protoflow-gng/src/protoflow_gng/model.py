@@ -7,12 +7,13 @@ from typing import Any
 import numpy as np
 
 from protoflow import Graph, PrototypeModelBase
-from protoflow.params import Float, Int, Schema, Seed
+from protoflow.missing import NAN_POLICIES, MissingDataMixin, check_observed, mean_impute
+from protoflow.params import Choice, Float, Int, Schema, Seed
 from protoflow.validation import check_array, check_seed
 from protoflow_gng._engine import GNGState
 
 
-class GrowingNeuralGas(PrototypeModelBase):
+class GrowingNeuralGas(MissingDataMixin, PrototypeModelBase):
     """Growing Neural Gas (Fritzke, "A Growing Neural Gas Network Learns Topologies", NIPS 7,
     1995), faithful to the paper's algorithm.
 
@@ -51,6 +52,15 @@ class GrowingNeuralGas(PrototypeModelBase):
         Per-sample multiplicative error decay d, in (0, 1].
     seed : int or None
         Seeds the two initial samples and each epoch's sample order.
+    nan_policy : {"raise", "omit"}, default "raise"
+        "raise": NaN in the data is a ValidationError. "omit": NaN marks a missing entry
+        (`protoflow.missing`): the two nearest units are found over a sample's observed
+        coordinates with the squared distance rescaled by the observed fraction, that
+        rescaled squared distance is the error added, and the winner and its neighbours move
+        along the observed coordinates only. The two initial units are mean-imputed samples.
+        A row without any observed value is a ValidationError. `activations`/`bmu` of data
+        with NaN use the rescaled distances, and `impute` fills missing entries from the
+        nearest unit.
 
     Attributes
     ----------
@@ -77,6 +87,7 @@ class GrowingNeuralGas(PrototypeModelBase):
         alpha=Float(0.0, 1.0),
         decay=Float(0.0, 1.0, strict_min=True),
         seed=Seed(),
+        nan_policy=Choice(*NAN_POLICIES, doc='"raise": NaN is an error; "omit": NaN is missing'),
     )
 
     def __init__(
@@ -90,6 +101,7 @@ class GrowingNeuralGas(PrototypeModelBase):
         alpha: float = 0.5,
         decay: float = 0.995,
         seed: int | None = None,
+        nan_policy: str = "raise",
     ) -> None:
         self.max_units = max_units
         self.epochs = epochs
@@ -100,6 +112,7 @@ class GrowingNeuralGas(PrototypeModelBase):
         self.alpha = alpha
         self.decay = decay
         self.seed = seed
+        self.nan_policy = nan_policy
 
     def _checked_params(self) -> dict[str, Any]:
         """The engine's settings, checked against `parameters` (as `config validate` does)."""
@@ -113,13 +126,19 @@ class GrowingNeuralGas(PrototypeModelBase):
         """
         params = self._checked_params()
         epochs = self.epochs  # checked with the rest by _checked_params
+        omit = self.validated_params()["nan_policy"] == "omit"
         rng = check_seed(self.seed)
-        Z = check_array(Z, name="Z", min_samples=2)
+        Z = check_array(Z, name="Z", min_samples=2, allow_nan=omit)
         Z = np.ascontiguousarray(Z)
-        state = GNGState(Z[rng.choice(len(Z), size=2, replace=False)], params["max_units"])
+        observed = None
+        start = Z
+        if omit and np.isnan(Z).any():
+            observed = check_observed(Z, "Z")
+            start = mean_impute(Z, name="Z")
+        state = GNGState(start[rng.choice(len(Z), size=2, replace=False)], params["max_units"])
         step = 0
         for _ in range(epochs):
-            step = state.run(Z, rng.permutation(len(Z)), step, **params)
+            step = state.run(Z, rng.permutation(len(Z)), step, observed=observed, **params)
         W, edges, ages, errors = state.export()
         self.prototypes_ = W
         self.topology_ = Graph(len(W), edges)

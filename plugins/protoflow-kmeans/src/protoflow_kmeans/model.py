@@ -8,6 +8,7 @@ import numpy as np
 
 from protoflow import Graph, NoTopology, PrototypeModelBase
 from protoflow.errors import ConfigError, ValidationError
+from protoflow.missing import NAN_POLICIES, MissingDataMixin, check_observed
 from protoflow.params import Choice, Int, Schema, Seed
 from protoflow.scale import is_chunked
 from protoflow.validation import check_array, check_int, check_seed
@@ -30,7 +31,7 @@ def knn_graph(W: np.ndarray, k: int) -> Graph:
     return Graph(n, np.column_stack([np.repeat(np.arange(n), k), nearest.ravel()]))
 
 
-class KMeansPrototypes(PrototypeModelBase):
+class KMeansPrototypes(MissingDataMixin, PrototypeModelBase):
     """k-means centres as prototypes (scikit-learn's KMeans, or MiniBatchKMeans on large data).
 
     Parameters
@@ -53,6 +54,15 @@ class KMeansPrototypes(PrototypeModelBase):
     batch_size : int, default 4096
         Minibatch size for MiniBatchKMeans.
     seed : int or None
+    nan_policy : {"raise", "omit"}, default "raise"
+        "raise": NaN in the data is a ValidationError. "omit": NaN marks a missing entry;
+        data holding NaN is clustered by a NaN-aware Lloyd iteration
+        (``protoflow_kmeans.missing``: assignment by the rescaled observed-coordinate distance of
+        `protoflow.missing`, centres as per-feature means of the observed values, scikit-learn's tolerance, k-means++
+        starts on the mean-imputed data), whatever `algorithm` says; complete data still
+        goes to scikit-learn. A row without any observed value is a ValidationError; chunked
+        input is refused. `activations`/`bmu` of data with NaN use the rescaled distances, and
+        `impute` fills missing entries from the nearest centre.
 
     Attributes
     ----------
@@ -62,7 +72,7 @@ class KMeansPrototypes(PrototypeModelBase):
         Sum of squared distances to the nearest centre (as scikit-learn reports it).
     n_iter_ : int
     algorithm_ : str
-        "lloyd" or "minibatch", as resolved.
+        "lloyd" or "minibatch", as resolved ("lloyd" for the NaN-aware iteration).
     n_features_in_ : int
     """
 
@@ -76,6 +86,7 @@ class KMeansPrototypes(PrototypeModelBase):
         n_init=Int(1),
         batch_size=Int(1),
         seed=Seed(),
+        nan_policy=Choice(*NAN_POLICIES, doc='"raise": NaN is an error; "omit": NaN is missing'),
     )
 
     def __init__(
@@ -89,6 +100,7 @@ class KMeansPrototypes(PrototypeModelBase):
         n_init: int = 1,
         batch_size: int = 4096,
         seed: int | None = None,
+        nan_policy: str = "raise",
     ) -> None:
         self.n_units = n_units
         self.topology = topology
@@ -99,6 +111,7 @@ class KMeansPrototypes(PrototypeModelBase):
         self.n_init = n_init
         self.batch_size = batch_size
         self.seed = seed
+        self.nan_policy = nan_policy
 
     def fit(self, Z: Any, y: Any = None) -> KMeansPrototypes:
         """Z : array-like of shape (n_samples >= n_units, n_features), or chunked data (a dask
@@ -114,17 +127,31 @@ class KMeansPrototypes(PrototypeModelBase):
             check_int("k", p["k"], minimum=1, maximum=n_units - 1)
         threshold, max_iter, n_init = p["minibatch_threshold"], p["max_iter"], p["n_init"]
         batch_size = p["batch_size"]
+        omit = p["nan_policy"] == "omit"
         if is_chunked(Z):  # a dask array or .npy files: chunked Lloyd iterations
+            if omit:
+                raise ConfigError(
+                    "parameter 'nan_policy'='omit' cannot cluster chunked input (a dask array "
+                    "or .npy files); load the data into memory (an ndarray) to cluster it with "
+                    "missing entries, or impute it first."
+                )
             from protoflow_kmeans.chunked import fit_chunked
 
             return fit_chunked(self, Z, n_units=n_units, max_iter=max_iter, n_init=n_init)
-        random_state = int(check_seed(self.seed).integers(2**31 - 1))
-        Z = check_array(Z, name="Z")
+        rng = check_seed(self.seed)
+        random_state = int(rng.integers(2**31 - 1))
+        Z = check_array(Z, name="Z", allow_nan=omit)
         if Z.shape[0] < n_units:
             raise ValidationError(
                 f"Z has {Z.shape[0]} samples, fewer than n_units={n_units}: k-means needs at "
                 "least one sample per centre. Lower n_units or pass more data."
             )
+        if omit and np.isnan(Z).any():
+            from protoflow_kmeans.missing import lloyd_masked
+
+            check_observed(Z, "Z")
+            W, inertia, n_iter = lloyd_masked(Z, n_units, max_iter=max_iter, n_init=n_init, rng=rng)
+            return self._fitted(W, n_units, inertia, n_iter, "lloyd", Z.shape[1])
         algorithm = self.algorithm
         if algorithm == "auto":
             algorithm = "minibatch" if Z.shape[0] > threshold else "lloyd"
@@ -137,10 +164,15 @@ class KMeansPrototypes(PrototypeModelBase):
             est = KMeans(n_units, max_iter=max_iter, n_init=n_init, random_state=random_state)
         est.fit(Z)
         W = np.ascontiguousarray(est.cluster_centers_, dtype=np.float64)
+        return self._fitted(W, n_units, float(est.inertia_), int(est.n_iter_), algorithm, Z.shape[1])
+
+    def _fitted(self, W: np.ndarray, n_units: int, inertia: float, n_iter: int, algorithm: str,
+                n_features: int) -> KMeansPrototypes:
+        """Set the fitted attributes from centres W (n_units, n_features); returns self."""
         self.prototypes_ = W
         self.topology_ = knn_graph(W, self.k) if self.topology == "knn" else NoTopology(n_units)
-        self.inertia_ = float(est.inertia_)
-        self.n_iter_ = int(est.n_iter_)
+        self.inertia_ = inertia
+        self.n_iter_ = n_iter
         self.algorithm_ = algorithm
-        self.n_features_in_ = Z.shape[1]
+        self.n_features_in_ = int(n_features)
         return self

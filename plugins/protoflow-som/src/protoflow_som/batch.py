@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
+from protoflow.missing import masked_bmu
 from protoflow.neighborhood import gaussian_kernel
 
 #: bytes budget for one (rows, n_units) block of scores
@@ -171,4 +172,72 @@ def update(W: np.ndarray, stats: BatchStats, kernel: np.ndarray) -> np.ndarray:
     alive = den > np.finfo(np.float64).tiny
     out = np.array(W, dtype=np.float64, copy=True)
     out[alive] = num[alive] / den[alive, None]
+    return out.astype(W.dtype, copy=False)
+
+
+# -- missing data (nan_policy="omit") ------------------------------------------------------------
+
+
+class MaskedBatchStats(NamedTuple):
+    """Sufficient statistics of one batch epoch over data with missing (NaN) entries.
+
+    sums : ndarray (n_units, n_features), float64: per unit, the sum of the observed values of
+        the rows whose BMU it is (missing entries add nothing)
+    counts : ndarray (n_units, n_features), float64: per unit and feature, how many of those
+        rows observe the feature
+    sq_error : float: sum over rows of the rescaled squared distance to the BMU
+        (`protoflow.missing.masked_sq_distances`)
+    error : float: sum over rows of its square root
+    """
+
+    sums: np.ndarray
+    counts: np.ndarray
+    sq_error: float
+    error: float
+
+    def __add__(self, other: object) -> MaskedBatchStats:  # type: ignore[override]
+        if not isinstance(other, MaskedBatchStats):
+            return NotImplemented
+        return MaskedBatchStats(*(a + b for a, b in zip(self, other, strict=True)))
+
+
+def accumulate_masked(chunk: np.ndarray, W: np.ndarray) -> MaskedBatchStats:
+    """`accumulate` for a chunk with missing (NaN) entries.
+
+    BMUs use the rescaled observed-coordinate distance (`protoflow.missing.masked_bmu`); each
+    row adds its observed values to its BMU's sums and its observed-feature indicator to the
+    BMU's per-feature counts.
+
+    Parameters
+    ----------
+    chunk : ndarray of shape (n, n_features); every row has an observed value
+    W : ndarray of shape (n_units, n_features), complete prototypes
+
+    Returns
+    -------
+    MaskedBatchStats with sums and counts of shape (n_units, n_features).
+    """
+    K, D = W.shape
+    b, d2 = masked_bmu(chunk, W, return_distance=True)
+    n = len(b)
+    observed = ~np.isnan(chunk)
+    onehot = sparse.csr_matrix((np.ones(n), (b, np.arange(n))), shape=(K, n))
+    sums = np.asarray(onehot @ np.where(observed, chunk, 0.0).astype(np.float64, copy=False))
+    counts = np.asarray(onehot @ observed.astype(np.float64))
+    return MaskedBatchStats(sums.reshape(K, D), counts.reshape(K, D), float(d2.sum()),
+                            float(np.sqrt(d2).sum()))
+
+
+def update_masked(W: np.ndarray, stats: MaskedBatchStats, kernel: np.ndarray) -> np.ndarray:
+    """Kohonen's batch rule per feature over the observed values.
+
+    ``w_kf = (H @ sums)_kf / (H @ counts)_kf``; a unit and feature with zero weighted count
+    (no observed value within reach of the kernel) keeps its previous value, so the
+    prototypes stay finite. Returns a new array of W's shape (n_units, n_features) and dtype.
+    """
+    num = kernel @ stats.sums
+    den = kernel @ stats.counts
+    alive = den > np.finfo(np.float64).tiny
+    out = np.array(W, dtype=np.float64, copy=True)
+    out[alive] = num[alive] / den[alive]
     return out.astype(W.dtype, copy=False)

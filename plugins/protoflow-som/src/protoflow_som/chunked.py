@@ -68,6 +68,12 @@ def fit_chunked(model: SOM, X: Any) -> SOM:
             f"parameter 'algorithm'={cfg['algorithm']!r} cannot train on chunked input (a dask "
             "array or .npy files); use algorithm='batch', whose epoch is a map-reduce."
         )
+    if cfg.get("omit"):
+        raise ConfigError(
+            "parameter 'nan_policy'='omit' cannot train on chunked input (a dask array or .npy "
+            "files): the chunked epoch and its streamed initialisation need complete data. Load "
+            "the data into memory (an ndarray) to train with missing entries, or impute it first."
+        )
     if cfg.get("device") is not None:
         raise ConfigError(
             "parameter 'backend': chunked input runs the numpy batch epoch on the Dask "

@@ -12,6 +12,7 @@ import numpy as np
 from protoflow.backend import BACKENDS, resolve_device
 from protoflow.base import PrototypeModelBase
 from protoflow.errors import ConfigError, TopologyError
+from protoflow.missing import NAN_POLICIES, MissingDataMixin, check_observed, mean_impute
 from protoflow.neighborhood import exponential_temperature
 from protoflow.params import Any_, Bool, Choice, Device, Float, Int, Schema, Seed
 from protoflow.scale import is_chunked
@@ -35,7 +36,7 @@ ONLINE_FINAL_RATE = 0.01
 T_MAX_FRACTION, T_MIN_FRACTION = 0.5, 0.05
 
 
-class SOM(PrototypeModelBase):
+class SOM(MissingDataMixin, PrototypeModelBase):
     """Kohonen self-organizing map.
 
     Neighbourhood ``h(j, k) = exp(-d(j, k)^2 / T^2)`` on the lattice's map distance d
@@ -87,6 +88,16 @@ class SOM(PrototypeModelBase):
     device : "cpu" | "cuda" | "cuda:N" | "auto" | None
         torch device (None: "cpu"; "auto": CUDA when available). Asking for CUDA where it is
         unavailable is a ConfigError; with backend="numpy" only "cpu"/None are accepted.
+    nan_policy : "raise" | "omit"
+        "raise" (default): NaN in the data is a ValidationError. "omit": NaN marks a missing
+        entry (`protoflow.missing`): BMU search uses the observed coordinates only, with the
+        squared distance rescaled by the observed fraction, and every algorithm updates the
+        observed coordinates only (the batch rule per feature over the rows that observe it).
+        A row without any observed value is a ValidationError. init="pca" then uses the
+        principal plane of the mean-imputed data, init="random" mean-imputed random rows.
+        Data with missing entries trains with backend="numpy" and in memory (chunked input is
+        refused). `activations`/`bmu` of data with NaN use the same rescaled distances;
+        `impute` fills missing entries from the BMU's prototype.
 
     Attributes
     ----------
@@ -114,6 +125,7 @@ class SOM(PrototypeModelBase):
         seed=Seed(),
         backend=Choice(*BACKENDS),
         device=Device(),
+        nan_policy=Choice(*NAN_POLICIES, doc='"raise": NaN is an error; "omit": NaN is missing'),
     )
 
     def __init__(
@@ -133,6 +145,7 @@ class SOM(PrototypeModelBase):
         seed: int | None = None,
         backend: str = "numpy",
         device: str | None = None,
+        nan_policy: str = "raise",
     ) -> None:
         self.rows = rows
         self.cols = cols
@@ -149,6 +162,7 @@ class SOM(PrototypeModelBase):
         self.seed = seed
         self.backend = backend
         self.device = device
+        self.nan_policy = nan_policy
 
     # -- parameters --------------------------------------------------------------------------
 
@@ -174,6 +188,7 @@ class SOM(PrototypeModelBase):
             "learning_rate": lr,
             "batch_size": p["batch_size"],
             "dtype": p["dtype"],
+            "omit": p["nan_policy"] == "omit",
             **self._compute_config(algorithm),
         }
 
@@ -206,9 +221,11 @@ class SOM(PrototypeModelBase):
 
             return fit_chunked(self, X)
         cfg = self._config()
-        X = self._on_device(self._start(X, cfg), cfg)  # moved to the device once, not per epoch
+        X = self._start(X, cfg)
+        missing = self._has_missing(X, cfg)
+        X = self._on_device(X, cfg)  # moved to the device once, not per epoch
         for _ in range(cfg["epochs"]):
-            self._epoch(X, cfg)
+            self._epoch(X, cfg, missing)
         return self
 
     def partial_fit(self, X: Any, y: Any = None) -> SOM:
@@ -225,13 +242,29 @@ class SOM(PrototypeModelBase):
         if getattr(self, "prototypes_", None) is None:
             X = self._start(X, cfg)
         else:
-            X = check_array(X, name="X", n_features=self.n_features_in_, allow_float32=True)
-        self._epoch(self._on_device(X.astype(cfg["dtype"], copy=False), cfg), cfg)
+            X = check_array(X, name="X", n_features=self.n_features_in_, allow_float32=True,
+                            allow_nan=cfg["omit"])
+        X = X.astype(cfg["dtype"], copy=False)
+        missing = self._has_missing(X, cfg)
+        self._epoch(self._on_device(X, cfg), cfg, missing)
         return self
+
+    @staticmethod
+    def _has_missing(X: np.ndarray, cfg: dict[str, Any]) -> bool:
+        """Whether X (n_samples, n_features) holds NaN to omit (checked: no all-NaN row)."""
+        if not cfg["omit"] or not np.isnan(X).any():
+            return False
+        check_observed(X, "X")
+        if cfg["device"] is not None:
+            raise ConfigError(
+                "parameter 'backend': data with missing entries (nan_policy='omit') trains "
+                "with backend='numpy'; impute the data first to train with torch."
+            )
+        return True
 
     def _start(self, X: Any, cfg: dict[str, Any]) -> np.ndarray:
         lattice = self._lattice()
-        X = check_array(X, name="X", allow_float32=True)
+        X = check_array(X, name="X", allow_float32=True, allow_nan=cfg["omit"])
         K, D = lattice.n_units, X.shape[1]
         # the largest buffers: map distances and neighbourhood kernels (K x K), prototypes and
         # their updates (K x D), one block of activations (rows of K)
@@ -239,7 +272,9 @@ class SOM(PrototypeModelBase):
                      f"a {lattice.rows}x{lattice.cols} SOM on {D} features",
                      hint="Use a smaller map (rows, cols).")
         self._rng = check_seed(self.seed)
-        W = initial_prototypes(X, lattice, self.init, self._rng)
+        # with missing entries, the initialisation sees the mean-imputed data
+        X_init = mean_impute(X) if self._has_missing(X, cfg) else X
+        W = initial_prototypes(X_init, lattice, self.init, self._rng)
         self.topology_ = lattice
         self.n_features_in_ = int(X.shape[1])
         self.prototypes_ = W.astype(cfg["dtype"])
@@ -248,10 +283,11 @@ class SOM(PrototypeModelBase):
         self._adam = rules.Adam(W.shape, cfg["learning_rate"])
         return X.astype(cfg["dtype"], copy=False)
 
-    def _epoch(self, X: Any, cfg: dict[str, Any]) -> None:
+    def _epoch(self, X: Any, cfg: dict[str, Any], missing: bool = False) -> None:
         """Epoch number n_iter_ of `epochs`: updates prototypes_, the history and n_iter_.
 
         X : (n_samples, n_features) in the working dtype; a tensor on cfg["device"] for torch.
+        missing : X holds NaN entries to omit (numpy only).
         """
         e, E = self.n_iter_, cfg["epochs"]
         dist = self.topology_.distances()
@@ -261,14 +297,18 @@ class SOM(PrototypeModelBase):
         if cfg["algorithm"] == "batch":
             # one update per epoch: epoch e sits at e / (E - 1) of the schedule
             T = exponential_temperature(e, E - 1, cfg["t_max"], cfg["t_min"])
-            if cfg["device"] is not None:
+            if missing:
+                mstats = batch.accumulate_masked(X, W)
+                self.prototypes_ = batch.update_masked(W, mstats, self._kernel_table(dist)(T))
+                err = mstats.error
+            elif cfg["device"] is not None:
                 self.prototypes_, err = torch_backend.batch_epoch(X, W, dist, T)
             else:
                 stats = batch.accumulate(X, W)
                 self.prototypes_ = batch.update(W, stats, self._kernel_table(dist)(T))
                 err = stats.error
         else:
-            err = self._sample_epoch(X, W, dist, cfg)
+            err = self._sample_epoch(X, W, dist, cfg, missing)
         self.quantization_error_history_ = np.append(
             self.quantization_error_history_, err / X.shape[0]
         )
@@ -281,7 +321,8 @@ class SOM(PrototypeModelBase):
             table = self._kernel_cache = batch.KernelTable(dist)
         return table
 
-    def _sample_epoch(self, X: Any, W: np.ndarray, dist: np.ndarray, cfg: dict[str, Any]) -> float:
+    def _sample_epoch(self, X: Any, W: np.ndarray, dist: np.ndarray, cfg: dict[str, Any],
+                      missing: bool = False) -> float:
         """A minibatch or online epoch; the schedule runs over every update of every epoch."""
         e, E, algorithm = self.n_iter_, cfg["epochs"], cfg["algorithm"]
         order = self._rng.permutation(X.shape[0])
@@ -297,13 +338,17 @@ class SOM(PrototypeModelBase):
             if getattr(self, "_adam", None) is None:
                 self._adam = rules.Adam(W.shape, lr0)
             epoch = rules.minibatch_epoch if cfg["device"] is None else torch_backend.minibatch_epoch
-            err = epoch(W64, X, order, dist, temperature, cfg["batch_size"], self._adam)
+            if missing:
+                err = rules.minibatch_epoch(W64, X, order, dist, temperature, cfg["batch_size"],
+                                            self._adam, missing=True)
+            else:
+                err = epoch(W64, X, order, dist, temperature, cfg["batch_size"], self._adam)
         else:
 
             def rate(i: int) -> float:
                 return exponential_temperature(e * n_steps + i, total, lr0, lr0 * ONLINE_FINAL_RATE)
 
-            err = rules.online_epoch(W64, X, order, dist, temperature, rate)
+            err = rules.online_epoch(W64, X, order, dist, temperature, rate, missing=missing)
         self.prototypes_ = W64.astype(W.dtype)
         return err
 
