@@ -12,13 +12,17 @@
 
 Exit codes: 0 success, 1 the run failed, 2 usage or configuration error, 3 plugin problem
 (unknown, missing or broken). Errors are printed as one clean line (one per configuration
-problem); ``--debug`` shows the traceback.
+problem); ``--debug`` shows the traceback. ``protoflow --version`` prints protoflow-core's
+version and each installed plugin distribution's. Output into a pipe that closes early
+(``protoflow plugins --json | head -1``) ends quietly with exit code 141 (128 + SIGPIPE, what
+the shell reports for a command stopped by a closed pipe), without a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -37,6 +41,8 @@ from protoflow.protocols import check_target_supported, target_kind
 from protoflow.registry import get_registry
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PLUGIN = 0, 1, 2, 3
+#: the reader of our output went away (128 + SIGPIPE, as the shell reports it)
+EXIT_BROKEN_PIPE = 141
 
 
 # -- plugins ---------------------------------------------------------------------------------------
@@ -295,11 +301,51 @@ def _cmd_explore(args: argparse.Namespace) -> int:
 # -- parser and error handling --------------------------------------------------------------------------
 
 
+def version_text() -> str:
+    """``protoflow-core X.Y.Z`` and one line per installed plugin distribution (found through
+    the ``protoflow`` entry points, without importing the plugins)."""
+    from importlib import metadata
+
+    from protoflow import __version__
+
+    try:
+        core = metadata.version("protoflow-core")
+    except metadata.PackageNotFoundError:
+        core = __version__
+    lines = [f"protoflow-core {core}"]
+    plugins: dict[str, str] = {}
+    for ep in metadata.entry_points(group="protoflow"):
+        dist = getattr(ep, "dist", None)
+        name = getattr(dist, "name", None) if dist is not None else None
+        if name and name != "protoflow-core":
+            plugins[name] = dist.version  # type: ignore[union-attr]
+    for name in sorted(plugins):
+        lines.append(f"  {name} {plugins[name]}")
+    return "\n".join(lines)
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: print `version_text` and exit 0 (computed only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0,
+                         help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(version_text())
+        sys.stdout.flush()
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="protoflow", description="Prototype models, exact inversion and MUSIC trajectories.",
         epilog="Exit codes: 0 ok, 1 run failed, 2 usage or config error, 3 plugin problem. "
                "Add --debug anywhere for tracebacks.")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the versions of protoflow-core and of each installed plugin")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="run a TOML configuration and write its artifacts")
@@ -358,6 +404,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _broken_pipe() -> int:
+    """The reader of stdout went away (``protoflow plugins | head -1``): point stdout at
+    devnull so that the interpreter's final flush cannot fail again (the Python documentation's
+    recipe, see the `signal` module's notes on SIGPIPE) and end quietly with 141."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 def _exit_code(exc: BaseException) -> int:
     from protoflow.config import ConfigFileError
 
@@ -374,12 +433,19 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
-    args = build_parser().parse_args(argv)  # usage errors exit with 2 (argparse)
+    try:
+        args = build_parser().parse_args(argv)  # usage errors exit with 2 (argparse)
+    except BrokenPipeError:  # --version or --help into a closed pipe
+        return _broken_pipe()
     try:
         reg = _load_registry_quietly()
         if args.func is not _cmd_plugins:  # `plugins` reports them itself
             _warn_problems(reg)
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows up here, while we can still handle it
+        return code
+    except BrokenPipeError:
+        return _broken_pipe()
     except KeyboardInterrupt:
         print("protoflow: interrupted", file=sys.stderr)
         return 130

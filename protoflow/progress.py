@@ -6,6 +6,13 @@ captured output is stable. `stage` messages are printed (not drawn) whenever ena
 each. Inside ``with quiet():`` (what ``protoflow run --quiet`` and ``protoflow.run(quiet=True)``
 use) neither draws nor prints, whatever a component asked for, so a plugin's own
 ``progress=True`` parameter never breaks a quiet run.
+
+The bar shows the elapsed time and an estimate of the time left, ``eta = elapsed / done *
+(total - done)`` (the mean pace so far; ``eta ?`` before the first step). This small helper is
+extended rather than replaced by tqdm or rich because the core takes no dependency for a
+progress bar, because every bar must obey the one `quiet` switch whatever a component asked
+for, and because a bar here never writes into a pipe or a log (it draws on a terminal only),
+so captured output stays byte-for-byte stable.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import contextlib
 import contextvars
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 _QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("protoflow_quiet", default=False)
@@ -41,17 +48,24 @@ def is_quiet() -> bool:
 class Progress:
     """``with Progress(total, "trajectories") as bar: bar.update()``.
 
-    total : number of units of work; desc : label; enabled : False for ``--quiet``.
+    total : number of units of work; desc : label; enabled : False for ``--quiet``;
+    stream : where to draw (stderr); width : characters of the bar; clock : seconds as a float
+    (`time.monotonic`; tests pass their own).
+
+    The line reads ``desc [#####-----] done/total elapsed eta``, e.g.
+    ``trajectories   [##############--------------] 5/10   2.0s eta 2.0s``.
     """
 
     def __init__(self, total: int, desc: str = "", *, enabled: bool = True,
-                 stream: TextIO | None = None, width: int = 28) -> None:
+                 stream: TextIO | None = None, width: int = 28,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.total = max(int(total), 0)
         self.desc = desc
         self.stream = stream if stream is not None else sys.stderr
         self.width = width
         self.done = 0
-        self._start = time.monotonic()
+        self._clock = clock
+        self._start = clock()
         self._last = 0.0
         isatty = getattr(self.stream, "isatty", None)
         self.enabled = bool(enabled and not is_quiet() and isatty is not None and isatty())
@@ -68,10 +82,19 @@ class Progress:
         self.done = min(self.done + n, self.total) if self.total else self.done + n
         self._draw()
 
+    def eta(self) -> float | None:
+        """Seconds left at the mean pace so far: ``elapsed / done * (total - done)``; 0.0 when
+        finished, None before the first step or without a total."""
+        if self.total and self.done >= self.total:
+            return 0.0
+        if not self.total or self.done <= 0:
+            return None
+        return (self._clock() - self._start) / self.done * (self.total - self.done)
+
     def _draw(self, force: bool = False) -> None:
         if not self.enabled:
             return
-        now = time.monotonic()
+        now = self._clock()
         if not force and now - self._last < 0.1 and self.done < self.total:
             return  # redraw at most ten times a second
         self._last = now
@@ -79,7 +102,14 @@ class Progress:
         filled = round(frac * self.width)
         bar = "#" * filled + "-" * (self.width - filled)
         elapsed = now - self._start
-        self.stream.write(f"\r{self.desc:<14} [{bar}] {self.done}/{self.total} {elapsed:5.1f}s")
+        if self.total and self.done >= self.total:
+            tail = "      "  # finished: the elapsed time says it all (blank the old ETA)
+        elif self.done > 0 and self.total:
+            tail = f" eta {_seconds(elapsed / self.done * (self.total - self.done))}"
+        else:
+            tail = " eta ?"
+        self.stream.write(f"\r{self.desc:<14} [{bar}] {self.done}/{self.total} {elapsed:5.1f}s"
+                          f"{tail:<13}")
         self.stream.flush()
 
     def close(self) -> None:
@@ -89,6 +119,17 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
             self.enabled = False
+
+
+def _seconds(t: float) -> str:
+    """A duration for the bar: ``4.2s``, ``3m05s``, ``2h07m``."""
+    if t < 60:
+        return f"{t:.1f}s"
+    if t < 3600:
+        m, sec = divmod(round(t), 60)
+        return f"{m}m{sec:02d}s"
+    h, m = divmod(round(t) // 60, 60)
+    return f"{h}h{m:02d}m"
 
 
 def stage(message: str, *, enabled: bool = True, stream: TextIO | None = None) -> None:

@@ -179,6 +179,20 @@ class Trajectory:
                 f"bmus has shape {value.shape}, expected {self.points.shape[:-1]} to match points"
             )
 
+    def __repr__(self) -> str:
+        """Shapes, controller and target, not the arrays, e.g. ``Trajectory(controller='music',
+        target=3, n_steps=20, points=(21, 2), bmus=(21,), info=20 x ['step_length', ...])``."""
+        target = repr(self.target.tolist() if isinstance(self.target, np.ndarray) else self.target)
+        if len(target) > 40:
+            target = target[:37] + "..."
+        keys = sorted({k for d in self.info for k in d})
+        shown = ", ".join(repr(k) for k in keys[:4]) + (", ..." if len(keys) > 4 else "")
+        info = f"{len(self.info)} x [{shown}]" if self.info else "()"
+        return (
+            f"Trajectory(controller={self.controller!r}, target={target}, n_steps={self.n_steps}, "
+            f"points={tuple(self.points.shape)}, bmus={tuple(self.bmus.shape)}, info={info})"
+        )
+
     @property
     def n_steps(self) -> int:
         """The number of steps taken (points along the path minus one)."""
