@@ -110,3 +110,18 @@ __all__ = [
     "save",
     "unregister",
 ]
+
+#: submodules reachable as attributes without an explicit import (``protoflow.plot.umatrix``),
+#: imported on first use so ``import protoflow`` stays light
+_LAZY_SUBMODULES = frozenset({
+    "backend", "interop", "metrics", "params", "plot", "progress", "runs", "scale", "testing",
+    "validation",
+})
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"protoflow.{name}")
+    raise AttributeError(f"module 'protoflow' has no attribute {name!r}")

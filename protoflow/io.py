@@ -366,7 +366,11 @@ def save(obj: Any, path: str | os.PathLike[str]) -> Path:
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     arrays: dict[str, np.ndarray] = {}
-    params = {k: _encode_value(f"param:{k}", v, arrays) for k, v in obj.get_params().items()}
+    try:  # the constructor's own parameters, not scikit-learn's nested "name__sub" listing
+        own = obj.get_params(deep=False)
+    except TypeError:  # a get_params without the deep argument
+        own = obj.get_params()
+    params = {k: _encode_value(f"param:{k}", v, arrays) for k, v in own.items()}
     get_state = getattr(obj, "_protoflow_get_state", None)
     state_meta, state_arrays = get_state() if get_state is not None else ({}, {})
     for k, v in state_arrays.items():

@@ -9,6 +9,7 @@ array, or it returns an object that works (finite output of the original shapes)
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -159,7 +160,9 @@ def _mutate(ref: Reference, category: str, target: str, mutation: Any,
     if mutation is _DELETE:
         del holder[keys[-1]]
     else:
-        holder[keys[-1]] = mutation
+        # a copy: mutation values are shared between cases, and two mutations of one file may
+        # otherwise nest a value into itself (a circular reference json cannot write)
+        holder[keys[-1]] = copy.deepcopy(mutation)
 
 
 def _write(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:

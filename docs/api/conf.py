@@ -82,7 +82,7 @@ nitpicky = True
 # those namespaces; every reference to a protoflow name must resolve.
 nitpick_ignore_regex = [
     (r"py:.*", r"(numpy|np|scipy|torch|dask|distributed|pluggy|attrs|attr|matplotlib|sklearn|pytest)(\..*)?"),
-    (r"py:.*", r"(collections\.abc|os|pathlib|types|typing|io|contextlib|numbers)\..*"),
+    (r"py:.*", r"(collections|collections\.abc|os|pathlib|types|typing|io|contextlib|numbers)\..*"),
     # the standard library types that annotations name without their module
     (r"py:.*", r"(Path|PathLike|ModuleType|TextIO|Callable|Iterable|Iterator|Mapping|Sequence)"),
     (r"py:.*", r"(ndarray|NDArray|ArrayLike|DTypeLike|Tensor|Self)"),
@@ -102,6 +102,9 @@ protoflow_public_modules = [
     "protoflow.progress",
     "protoflow.validation",
     "protoflow.params",
+    "protoflow.missing",
+    "protoflow.sklearn_compat",
+    "protoflow.interop",
     "protoflow.neighborhood",
     "protoflow.topology",
     "protoflow.inversion",
@@ -117,6 +120,7 @@ protoflow_public_modules = [
     "protoflow.scale",
     "protoflow.testing",
     "protoflow.report",
+    "protoflow.plot",
     "protoflow.config",
     "protoflow.pipeline",
     "protoflow.runs",
