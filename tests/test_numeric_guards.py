@@ -96,3 +96,21 @@ def test_desom_refuses_data_its_float32_network_would_overflow():
     model = protoflow.create_model("desom", rows=2, cols=2, latent_dim=2, layers=[4], iterations=2)
     with pytest.raises(ValidationError, match="overflow float32"):
         model.fit(X)
+
+
+def test_a_diverging_vq_stops_with_the_epoch_and_the_setting():
+    pytest.importorskip("torch")
+    vq_model = pytest.importorskip("protoflow_vq.model")
+    from protoflow.errors import DivergenceError
+
+    X = np.random.default_rng(0).normal(size=(64, 3))
+    with pytest.raises(DivergenceError, match=r"diverged in epoch \d+ of 40.*lr"):
+        vq_model.VQSGD(n_units=4, epochs=40, lr=1e200, seed=0, progress=False).fit(X * 1e120)
+
+
+def test_music_from_an_overflowing_point_is_refused_with_advice():
+    pytest.importorskip("protoflow_music")
+    W = np.random.default_rng(0).normal(size=(9, 3))
+    model = protoflow.PrototypeSet(W, protoflow.Lattice(3, 3))
+    with pytest.raises(ValidationError, match="Scale the data"):
+        protoflow.create_controller("music", seed=0).run(model, np.full(3, 1e160), 4, 3)

@@ -20,7 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from protoflow import ConfigError, Graph, NoTopology, PrototypeModelBase, ValidationError
+from protoflow import (
+    ConfigError,
+    DivergenceError,
+    Graph,
+    NoTopology,
+    PrototypeModelBase,
+    ValidationError,
+)
 from protoflow.backend import as_tensor, require_torch, resolve_device, to_numpy, torch_dtype
 from protoflow.params import Bool, Choice, Device, Float, Int, Schema, Seed
 from protoflow.progress import Progress, stage
@@ -223,12 +230,17 @@ class VQSGD(PrototypeModelBase):
                     running += loss.detach() * xb.shape[0]
                     step += 1
                 history[epoch] = float(running) / n_samples
+                if not math.isfinite(history[epoch]):  # checked once an epoch: one sync
+                    raise DivergenceError(
+                        f"vq-sgd training diverged in epoch {epoch + 1} of {p['epochs']}: the "
+                        f"loss is {history[epoch]}. Lower 'lr' (now {p['lr']:g}) or standardise Z."
+                    )
                 bar.update()
 
         prototypes = np.array(to_numpy(W), dtype=np.float64, copy=True)  # not a view of W
         if not np.isfinite(prototypes).all():  # only an absurd lr on huge data gets here
-            raise ValidationError(
-                "training diverged (non-finite prototypes); lower 'lr' or standardise Z."
+            raise DivergenceError(
+                "vq-sgd training diverged (non-finite prototypes); lower 'lr' or standardise Z."
             )
         self.prototypes_ = prototypes
         self.topology_ = (
