@@ -172,7 +172,10 @@ class _Run:
         progress.stage(message, enabled=not self.quiet)
 
     def timed(self, key: str, t0: float) -> None:
-        self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - t0
+        elapsed = time.perf_counter() - t0
+        self.timings[key] = self.timings.get(key, 0.0) + elapsed
+        if elapsed >= 1.0:  # say how long every stage that took a second or more took
+            self.stage(f"{key.split(':')[0]} took {elapsed:.1f} s")
 
     def create(self, kind: str, spec: ComponentSpec) -> Any:
         return self.registry.create(kind, spec.name, **dict(spec.params))
@@ -237,6 +240,7 @@ class _Run:
         kind = self.config.run.classifier
         if kind == "none" or len(np.unique(y)) < 2:
             return None
+        self.stage(f"fitting the {kind} classifier for the confidence curves")
         try:
             from sklearn.linear_model import LogisticRegression
             from sklearn.neural_network import MLPClassifier
@@ -275,9 +279,11 @@ class _Run:
             backbones[label] = bb
             entry: dict[str, Any] = {"model": _model_summary(model_spec, bb)}
             t0 = time.perf_counter()
+            self.stage(f"checking the inversion of {label!r}")
             entry["inversion"] = self.inversion_check(bb)
             self.timed("inversion", t0)
             t0 = time.perf_counter()
+            self.stage(f"map-quality metrics of {label!r}")
             entry["map_quality"] = self.map_quality(bb, data.y[test] if data.y is not None else None)
             if bb.classifier is not None:
                 acc = float(np.mean(bb.classifier.predict(bb.Z_test) == data.y[test]))

@@ -100,8 +100,12 @@ def build_figures(result: Any) -> list[Figure]:
                            "n nearest prototypes' activations on held-out points: exact from "
                            "n = D + 1 when the prototypes are in general position.",
                            F.inversion_error(curves), "inversion_error.png"))
-    for label, bb in result.backbones.items():
-        figs += _backbone_figures(result, label, bb)
+    from protoflow.progress import Progress
+
+    with Progress(len(result.backbones), "figures") as bar:  # a bar with ETA on a terminal
+        for label, bb in result.backbones.items():
+            figs += _backbone_figures(result, label, bb)
+            bar.update()
     return figs
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from protoflow import Graph, PrototypeModelBase
 from protoflow.missing import NAN_POLICIES, MissingDataMixin, check_observed, mean_impute
 from protoflow.params import Choice, Float, Int, Schema, Seed
+from protoflow.progress import Progress
 from protoflow.validation import check_array, check_seed
 from protoflow_gng._engine import GNGState
 
@@ -137,8 +138,10 @@ class GrowingNeuralGas(MissingDataMixin, PrototypeModelBase):
             start = mean_impute(Z, name="Z")
         state = GNGState(start[rng.choice(len(Z), size=2, replace=False)], params["max_units"])
         step = 0
-        for _ in range(epochs):
-            step = state.run(Z, rng.permutation(len(Z)), step, observed=observed, **params)
+        with Progress(epochs, "gng epochs") as bar:  # drawn on a terminal only, never when quiet
+            for _ in range(epochs):
+                step = state.run(Z, rng.permutation(len(Z)), step, observed=observed, **params)
+                bar.update()
         W, edges, ages, errors = state.export()
         self.prototypes_ = W
         self.topology_ = Graph(len(W), edges)

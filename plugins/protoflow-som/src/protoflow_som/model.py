@@ -15,6 +15,7 @@ from protoflow.errors import ConfigError, TopologyError
 from protoflow.missing import NAN_POLICIES, MissingDataMixin, check_observed, mean_impute
 from protoflow.neighborhood import exponential_temperature
 from protoflow.params import Any_, Bool, Choice, Device, Float, Int, Schema, Seed
+from protoflow.progress import Progress
 from protoflow.scale import is_chunked
 from protoflow.topology import Lattice
 from protoflow.validation import (
@@ -224,8 +225,11 @@ class SOM(MissingDataMixin, PrototypeModelBase):
         X = self._start(X, cfg)
         missing = self._has_missing(X, cfg)
         X = self._on_device(X, cfg)  # moved to the device once, not per epoch
-        for _ in range(cfg["epochs"]):
-            self._epoch(X, cfg, missing)
+        # a bar with ETA on a terminal only; silent in pipes and under protoflow.progress.quiet()
+        with Progress(cfg["epochs"], "som epochs") as bar:
+            for _ in range(cfg["epochs"]):
+                self._epoch(X, cfg, missing)
+                bar.update()
         return self
 
     def partial_fit(self, X: Any, y: Any = None) -> SOM:
