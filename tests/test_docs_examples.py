@@ -25,7 +25,9 @@ by the marker, on the last non-blank line before the fence::
     <!-- no-test: the reason -->
 
 Each marked block is reported as a skipped test item with its file, line and reason (pytest
-``-ra`` lists them).
+``-ra`` lists them). A block that needs an optional package that CI installs is preceded by
+``<!-- needs: module -->`` instead: it runs wherever the module is importable and is reported as
+skipped, naming the module, where it is not.
 """
 
 from __future__ import annotations
@@ -55,6 +57,20 @@ TEXT = {"text"}
 
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _MARKER = re.compile(r"^\s*<!--\s*no-test:\s*(?P<reason>\S.*?)\s*-->\s*$")
+# <!-- needs: somoclu --> runs the block where the module is installed (CI installs it) and
+# skips it, saying so, where it is not
+_NEEDS = re.compile(r"^\s*<!--\s*needs:\s*(?P<modules>[\w.]+(?:\s*,\s*[\w.]+)*)\s*-->\s*$")
+
+
+def _needs_skip(line: str) -> str | None:
+    m = _NEEDS.match(line)
+    if not m:
+        return None
+    import importlib.util
+
+    missing = [mod.strip() for mod in m.group("modules").split(",")
+               if importlib.util.find_spec(mod.strip()) is None]
+    return f"needs {', '.join(missing)}, which is not installed" if missing else None
 _EXITS = re.compile(r"#\s*exits\s+(?P<code>\d+)\s*$")
 _ASSIGN = re.compile(r"^[A-Z_][A-Z0-9_]*=")
 
@@ -96,8 +112,8 @@ def parse_blocks(path: Path) -> list[Block]:
             j += 1
         if j == len(lines):
             raise AssertionError(f"{path}:{i + 1}: unclosed code fence")
-        blocks.append(Block(path, i + 1, lang, "\n".join(body) + "\n",
-                            marker.group("reason") if marker else None))
+        skip = marker.group("reason") if marker else _needs_skip(prev)
+        blocks.append(Block(path, i + 1, lang, "\n".join(body) + "\n", skip))
         i = j + 1
     return blocks
 
@@ -198,7 +214,7 @@ def test_markers_stand_before_code_blocks() -> None:
     for path in DOCS:
         lines = path.read_text(encoding="utf-8").splitlines()
         for i, line in enumerate(lines):
-            if _MARKER.match(line):
+            if _MARKER.match(line) or _NEEDS.match(line):
                 nxt = next((x for x in lines[i + 1:] if x.strip()), "")
                 assert _FENCE.match(nxt), f"{path.relative_to(ROOT)}:{i + 1}: marker before no code block"
 
