@@ -21,18 +21,8 @@ from protoflow.missing import (
     mean_impute,
 )
 from protoflow.params import declared_schema
-from protoflow.testing import blobs
+from protoflow.testing import blobs, with_missing
 from protoflow.validation import check_array
-
-
-def _with_missing(X: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
-    """X with `fraction` of its entries set to NaN at random (every row keeps one value)."""
-    rng = np.random.default_rng(seed)
-    out = X.copy()
-    out[rng.random(X.shape) < fraction] = np.nan
-    empty = np.isnan(out).all(axis=1)
-    out[empty, 0] = X[empty, 0]
-    return out
 
 
 def _brute_force(X: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -110,7 +100,7 @@ def test_masked_distance_of_complete_rows_is_the_ordinary_one():
 
 def test_impute_keeps_observed_entries_and_fills_the_rest_from_the_bmu():
     X = blobs(100, 5, seed=5)
-    Xm = _with_missing(X, 0.3, seed=1)
+    Xm = with_missing(X, 0.3, seed=1)
     W = blobs(10, 5, seed=6)
     out = impute_from_prototypes(Xm, W)
     miss = np.isnan(Xm)
@@ -123,7 +113,7 @@ def test_impute_keeps_observed_entries_and_fills_the_rest_from_the_bmu():
 
 
 def test_impute_checks_a_given_bmu():
-    Xm = _with_missing(blobs(10, 3, seed=5), 0.3)
+    Xm = with_missing(blobs(10, 3, seed=5), 0.3)
     with pytest.raises(ValidationError, match="outside"):
         impute_from_prototypes(Xm, blobs(4, 3), np.full(10, 9))
 
@@ -176,7 +166,7 @@ def test_nan_policy_is_declared(name):
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_raise_keeps_todays_error(name, data):
-    Xm = _with_missing(data, 0.1)
+    Xm = with_missing(data, 0.1)
     for params in ({}, {"nan_policy": "raise"}):
         with pytest.raises(ValidationError, match="NaN"):
             protoflow.create_model(name, **MODELS[name], **params).fit(Xm)
@@ -195,7 +185,7 @@ def test_omit_on_complete_data_equals_raise(name, data):
 @pytest.mark.parametrize("fraction", [0.1, 0.3])
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_omit_trains_on_missing_data(name, fraction, data):
-    Xm = _with_missing(data, fraction, seed=2)
+    Xm = with_missing(data, fraction, seed=2)
     complete = protoflow.create_model(name, **MODELS[name]).fit(data)
     model = protoflow.create_model(name, **MODELS[name], nan_policy="omit").fit(Xm)
     assert np.isfinite(model.prototypes_).all()
@@ -214,7 +204,7 @@ def test_omit_trains_on_missing_data(name, fraction, data):
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_activations_and_bmu_with_missing_values(name, data):
-    Xm = _with_missing(data, 0.3, seed=3)
+    Xm = with_missing(data, 0.3, seed=3)
     model = protoflow.create_model(name, **MODELS[name], nan_policy="omit").fit(Xm)
     W = model.prototypes_
     np.testing.assert_allclose(model.activations(Xm), masked_sq_distances(Xm, W))

@@ -48,7 +48,7 @@ from protoflow.testing._suite import (
     iter_checks,
     parametrize_with_checks,
 )
-from protoflow.testing.data import blobs, labelled_blobs
+from protoflow.testing.data import blobs, labelled_blobs, with_missing
 from protoflow.testing.fixtures import isolated_registry, registry_fixture
 
 __all__ = [
@@ -65,4 +65,5 @@ __all__ = [
     "labelled_blobs",
     "parametrize_with_checks",
     "registry_fixture",
+    "with_missing",
 ]

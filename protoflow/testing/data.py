@@ -19,3 +19,15 @@ def labelled_blobs(
     """`blobs` and their labels (n_samples,)."""
     X = blobs(n_samples, n_features, n_centers, seed)
     return X, np.arange(n_samples) % n_centers
+
+
+def with_missing(X: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """A copy of X (n_samples, n_features) with about `fraction` of its entries set to NaN, at
+    random with `seed`; every row keeps at least its first value (missing-data tests and
+    benchmarks)."""
+    rng = np.random.default_rng(seed)
+    out = np.array(X, dtype=np.float64, copy=True)
+    out[rng.random(out.shape) < fraction] = np.nan
+    empty = np.isnan(out).all(axis=1)
+    out[empty, 0] = np.asarray(X, dtype=np.float64)[empty, 0]
+    return out

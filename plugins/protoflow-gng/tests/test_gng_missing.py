@@ -4,20 +4,11 @@ import numpy as np
 from protoflow_gng import GrowingNeuralGas
 
 from protoflow.missing import masked_sq_distances
-from protoflow.testing import blobs
-
-
-def _with_missing(X, fraction, seed=0):
-    rng = np.random.default_rng(seed)
-    out = X.copy()
-    out[rng.random(X.shape) < fraction] = np.nan
-    empty = np.isnan(out).all(axis=1)
-    out[empty, 0] = X[empty, 0]
-    return out
+from protoflow.testing import blobs, with_missing
 
 
 def test_the_grown_graph_is_valid_and_finite():
-    Xm = _with_missing(blobs(500, 4, 4, seed=1), 0.3)
+    Xm = with_missing(blobs(500, 4, 4, seed=1), 0.3)
     model = GrowingNeuralGas(20, epochs=3, insert_every=50, seed=0, nan_policy="omit").fit(Xm)
     n = len(model.prototypes_)
     assert 2 < n <= 20 and np.isfinite(model.prototypes_).all()
@@ -28,7 +19,7 @@ def test_the_grown_graph_is_valid_and_finite():
 
 
 def test_seeded_fits_repeat_and_activations_are_masked():
-    Xm = _with_missing(blobs(300, 3, 3, seed=2), 0.2)
+    Xm = with_missing(blobs(300, 3, 3, seed=2), 0.2)
     a = GrowingNeuralGas(10, epochs=2, insert_every=40, seed=3, nan_policy="omit").fit(Xm)
     b = GrowingNeuralGas(10, epochs=2, insert_every=40, seed=3, nan_policy="omit").fit(Xm)
     np.testing.assert_array_equal(a.prototypes_, b.prototypes_)

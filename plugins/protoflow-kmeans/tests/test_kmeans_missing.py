@@ -9,16 +9,7 @@ from protoflow_kmeans.missing import lloyd_masked
 
 from protoflow.errors import ConfigError
 from protoflow.missing import masked_bmu, masked_sq_distances
-from protoflow.testing import blobs
-
-
-def _with_missing(X, fraction, seed=0):
-    rng = np.random.default_rng(seed)
-    out = X.copy()
-    out[rng.random(X.shape) < fraction] = np.nan
-    empty = np.isnan(out).all(axis=1)
-    out[empty, 0] = X[empty, 0]
-    return out
+from protoflow.testing import blobs, with_missing
 
 
 def _observed_error(X, W, b):
@@ -27,7 +18,7 @@ def _observed_error(X, W, b):
 
 
 def test_fitted_state_is_consistent():
-    Xm = _with_missing(blobs(300, 4, 5, seed=1), 0.3)
+    Xm = with_missing(blobs(300, 4, 5, seed=1), 0.3)
     model = KMeansPrototypes(8, topology="knn", k=2, seed=0, nan_policy="omit").fit(Xm)
     assert model.prototypes_.shape == (8, 4) and np.isfinite(model.prototypes_).all()
     assert model.algorithm_ == "lloyd" and 1 <= model.n_iter_ <= 300
@@ -37,7 +28,7 @@ def test_fitted_state_is_consistent():
 
 
 def test_converged_centres_are_the_observed_means_of_their_rows():
-    Xm = _with_missing(blobs(300, 4, 5, seed=2), 0.2, seed=1)
+    Xm = with_missing(blobs(300, 4, 5, seed=2), 0.2, seed=1)
     W, _, n_iter = lloyd_masked(Xm, 6, max_iter=300, n_init=1, rng=np.random.default_rng(0),
                               tol=0.0)
     assert n_iter < 300
@@ -48,14 +39,14 @@ def test_converged_centres_are_the_observed_means_of_their_rows():
 
 
 def test_more_starts_never_give_a_worse_inertia():
-    Xm = _with_missing(blobs(200, 3, 6, seed=3), 0.3, seed=2)
+    Xm = with_missing(blobs(200, 3, 6, seed=3), 0.3, seed=2)
     one = KMeansPrototypes(6, n_init=1, seed=4, nan_policy="omit").fit(Xm)
     many = KMeansPrototypes(6, n_init=5, seed=4, nan_policy="omit").fit(Xm)
     assert many.inertia_ <= one.inertia_ + 1e-9
 
 
 def test_each_iteration_lowers_the_observed_error():
-    Xm = _with_missing(blobs(300, 5, 4, seed=5), 0.3, seed=3)
+    Xm = with_missing(blobs(300, 5, 4, seed=5), 0.3, seed=3)
     errors = []
     for it in range(1, 6):
         W, _, _ = lloyd_masked(Xm, 5, max_iter=it, n_init=1, rng=np.random.default_rng(1))

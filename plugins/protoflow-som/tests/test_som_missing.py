@@ -8,17 +8,8 @@ from protoflow_som.init import pca_plane
 from protoflow.errors import ConfigError, ValidationError
 from protoflow.missing import masked_sq_distances, mean_impute
 from protoflow.neighborhood import exponential_temperature
-from protoflow.testing import blobs
+from protoflow.testing import blobs, with_missing
 from protoflow.topology import Lattice
-
-
-def _with_missing(X, fraction, seed=0):
-    rng = np.random.default_rng(seed)
-    out = X.copy()
-    out[rng.random(X.shape) < fraction] = np.nan
-    empty = np.isnan(out).all(axis=1)
-    out[empty, 0] = X[empty, 0]
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +32,7 @@ QE_TOLERANCE = 0.15
 def test_every_algorithm_trains_with_missing_entries(algorithm, data):
     params = dict(rows=5, cols=5, epochs=EPOCHS[algorithm], algorithm=algorithm, seed=0,
                   learning_rate=0.05 if algorithm == "minibatch" else None, batch_size=32)
-    Xm = _with_missing(data, 0.2, seed=1)
+    Xm = with_missing(data, 0.2, seed=1)
     complete = SOM(**params).fit(data)
     model = SOM(**params, nan_policy="omit").fit(Xm)
     assert np.isfinite(model.prototypes_).all()
@@ -74,7 +65,7 @@ def test_masked_update_keeps_a_feature_nobody_observes_near_a_unit():
 
 
 def test_init_uses_the_mean_imputed_data(data):
-    Xm = _with_missing(data, 0.3, seed=2)
+    Xm = with_missing(data, 0.3, seed=2)
     # one batch epoch (the schedule's first and last) from the principal plane of the
     # mean-imputed data
     model = SOM(4, 6, epochs=1, seed=0, nan_policy="omit").fit(Xm)
@@ -90,7 +81,7 @@ def test_init_uses_the_mean_imputed_data(data):
 
 
 def test_partial_fit_float32_and_toroidal(data):
-    Xm = _with_missing(data, 0.2, seed=4)
+    Xm = with_missing(data, 0.2, seed=4)
     model = SOM(4, 4, epochs=3, seed=0, dtype="float32", nan_policy="omit")
     for chunk in np.array_split(Xm, 3):
         model.partial_fit(chunk)
@@ -112,7 +103,7 @@ def test_chunked_input_with_omit_is_refused(data):
 
 def test_torch_backend_refuses_missing_entries(data):
     pytest.importorskip("torch")
-    Xm = _with_missing(data, 0.2)
+    Xm = with_missing(data, 0.2)
     with pytest.raises(ConfigError, match="backend='numpy'"):
         SOM(4, 4, epochs=2, backend="torch", nan_policy="omit").fit(Xm)
     # complete data still trains with torch under "omit"
