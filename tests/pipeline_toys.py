@@ -168,3 +168,17 @@ name = "toy-step"
 label = "hex"
 model = { name = "toy-grid", rows = 4, cols = 3, kind = "hex" }
 """
+
+
+def config_fixture() -> Any:
+    """A fixture writing the toy config without figures or report to ``tmp_path/toy.toml``
+    (the CLI and run-folder tests: fast, and no matplotlib needed)."""
+    import pytest
+
+    @pytest.fixture()
+    def config(tmp_path: Any) -> Any:
+        path = tmp_path / "toy.toml"
+        path.write_text(TOY_TOML.replace("[run]\n", "[run]\nfigures = false\nreport = false\n", 1))
+        return path
+
+    return config

@@ -19,11 +19,7 @@ _spec.loader.exec_module(toys)
 _toys = toys.autouse_fixture()
 
 
-@pytest.fixture()
-def config(tmp_path):
-    path = tmp_path / "toy.toml"
-    path.write_text(toys.TOY_TOML.replace("[run]\n", "[run]\nfigures = false\nreport = false\n", 1))
-    return path
+config = toys.config_fixture()
 
 
 def test_run_succeeds_and_prints_a_summary(config, tmp_path, capsys):
