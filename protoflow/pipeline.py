@@ -263,6 +263,7 @@ class _Run:
         t_start = time.perf_counter()
         cfg = self.config
         data, train, test = self.load_data()
+        self.reference_rows = (data, train)  # the manifold path metrics' reference set
         encoders: dict[str, Any] = {}
         entries = [(cfg.model.name, cfg.model, cfg.encoder)]
         entries += [(c.label, c.model, c.encoder or cfg.encoder) for c in cfg.compare]
@@ -455,14 +456,81 @@ class _Run:
             P, B = P[None], B[None]
         W = np.asarray(bb.model.prototypes_)
         goal = W[np.atleast_1d(target)].mean(axis=0)
-        paths = []
+        paths, curves = [], {}
         for k in range(P.shape[0]):
-            paths.append(self.one_path(bb, data, P[k], B[k], goal, target_label))
-        return {"paths": paths, "mean": _mean_dicts(paths)}
+            path_curves: dict[str, Any] = {}
+            paths.append(self.one_path(bb, data, P[k], B[k], goal, target_label, target,
+                                       path_curves))
+            if k == 0:
+                curves = path_curves
+        out: dict[str, Any] = {"paths": paths, "mean": _mean_dicts(paths)}
+        if curves:  # along the first path, for the report's manifold figure
+            out["curves"] = curves
+        return out
+
+    def reference(self) -> np.ndarray:
+        """The training rows without missing values (float64), computed once."""
+        if not hasattr(self, "_reference"):
+            data, train = self.reference_rows
+            X = np.asarray(data.X[train], dtype=np.float64)
+            self._reference = X[np.isfinite(X).all(axis=1)]
+        return self._reference
+
+    def manifold_metrics(
+        self, bb: Backbone, P: np.ndarray, B: np.ndarray, goal: np.ndarray, target: Any,
+        curves: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Whether a path stays on the data and arrives (`protoflow.metrics.manifold`).
+
+        Decoded through the backbone's encoder and measured in input space against the
+        training data: out-of-range fraction (relative to the training data's min and max,
+        margin 5%), exact nearest-training-sample distance, and latent consistency
+        ``||E(D(z)) - z||`` (always computed: ~0 for an exact-inverse encoder, which then
+        doubles as a check). Arrival: first step whose BMU is in the target; stalls: steps
+        closing less than 0.1% of the remaining distance to the target point.
+        """
+        try:
+            mm = _metric_module("manifold")
+        except ImportError:
+            self._note_once("protoflow.metrics.manifold is not available: manifold metrics skipped")
+            return {}
+        if not callable(getattr(bb.encoder, "decode", None)):
+            self._note_once(f"the encoder of {bb.label!r} cannot decode: manifold metrics skipped")
+            return {}
+        ref = self.reference()
+        decoded = np.asarray(bb.encoder.decode(P), dtype=np.float64)
+        m: dict[str, Any] = {}
+        if len(ref) and decoded.ndim == 2 and decoded.shape[1] == ref.shape[1]:
+            oor = mm.out_of_range_fraction(decoded, float(ref.min()), float(ref.max()))
+            near = mm.nearest_sample_distance(decoded, ref)
+            m.update({
+                "out_of_range_fraction": oor["overall"],
+                "out_of_range_max_excess": oor["max_excess"],
+                "nearest_sample_distance_mean": float(near.mean()),
+                "nearest_sample_distance_max": float(near.max()),
+                "nearest_sample_distance_final": float(near[-1]),
+            })
+            curves["nearest_sample_distance"] = near.tolist()
+        else:
+            self._note_once(f"out-of-range and nearest-sample metrics of {bb.label!r} skipped: "
+                            "its decoded paths do not match the training data's width, or no "
+                            "training row is complete")
+        lc = mm.latent_consistency(P, bb.encoder)
+        m["latent_consistency_mean"] = float(lc.mean())
+        m["latent_consistency_max"] = float(lc.max())
+        arrival = mm.arrival_step(B, target)
+        m["arrival_step"] = None if arrival < 0 else arrival
+        m["arrived"] = arrival >= 0
+        curves["arrival_step"] = m["arrival_step"]
+        stall = mm.stall_steps(P, goal)
+        m["stall_steps"] = stall["n_stalled"]
+        m["longest_stall"] = stall["longest"]
+        return m
 
     def one_path(
         self, bb: Backbone, data: Dataset, P: np.ndarray, B: np.ndarray,
-        goal: np.ndarray, target_label: Any,
+        goal: np.ndarray, target_label: Any, target: Any = None,
+        curves: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         m: dict[str, Any] = {}
         try:
@@ -471,6 +539,8 @@ class _Run:
         except ImportError:
             self._note_once("protoflow.metrics.trajectory is not available: path metrics skipped")
         m["final_distance_to_target"] = float(np.linalg.norm(P[-1] - goal))
+        if target is not None:
+            m.update(self.manifold_metrics(bb, P, B, goal, target, {} if curves is None else curves))
         try:
             sm = _metric_module("semantic")
         except ImportError:

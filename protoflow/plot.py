@@ -40,6 +40,7 @@ __all__ = [
     "decoded_strip",
     "hits",
     "latent_scatter",
+    "manifold_curves",
     "prototypes_as_images",
     "trajectory_on_map",
     "umatrix",
@@ -803,6 +804,83 @@ def confidence_curves(trajectories: Trajectory | Any | Mapping[str, Any], classi
     ax = _new_axes(ax, (6.4, 3.4))
     _draw_confidence(ax, curves)
     ax.set_title("Classifier confidence along the path" if title is None else title, fontsize=10)
+    return ax
+
+
+def _draw_manifold(ax: Any, curves: Mapping[str, tuple[np.ndarray, int | None]]) -> Any:
+    """curves: {name: (nearest-sample distance (n,), arrival step or None)}; an arrival step
+    is marked with a dot and a dotted line, -1 names the path "never arrives", None marks
+    nothing (unknown)."""
+    for c, (name, (dist, arrival)) in enumerate(curves.items()):
+        color = _COLORS[c % len(_COLORS)]
+        dist = np.asarray(dist, dtype=float)
+        never = arrival is not None and arrival < 0
+        ax.plot(np.arange(len(dist)), dist, color=color, lw=1.6,
+                label=f"{name} (never arrives)" if never else name)
+        if arrival is not None and 0 <= arrival < len(dist):
+            ax.axvline(arrival, color=color, ls=":", lw=1.0)
+            ax.plot(arrival, dist[arrival], "o", color=color, ms=6, mec="white", zorder=5)
+    ax.set_xlabel("step")
+    ax.set_ylabel("distance to nearest sample")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def manifold_curves(trajectories: Trajectory | Any | Mapping[str, Any], X_reference: Any, *,
+                    decoder: Any = None, target: Any = None, path: int = 0,
+                    ax: matplotlib.axes.Axes | None = None,
+                    title: str | None = None) -> matplotlib.axes.Axes:
+    """Distance from each point of one or more paths to the nearest real sample, along the
+    path, with the step where each path first reaches its target marked.
+
+    The distances are `protoflow.metrics.nearest_sample_distance` (exact) of the decoded
+    points; the arrival step is `protoflow.metrics.arrival_step` of the path's BMUs.
+
+    Parameters
+    ----------
+    trajectories : a Trajectory, its points (n_points, n_features), or a mapping
+        {name: Trajectory or points} to compare several controllers
+    X_reference : array-like of shape (n_reference, n_data_features), real samples (e.g. the
+        training data) in the space the decoder maps to
+    decoder : applied to the points first (an Encoder or a function); None: the points are in
+        the reference's space already
+    target : unit or list of units for the arrival step; default each Trajectory's own target.
+        Plain points (no BMUs) get no arrival mark.
+    path : which path of a batch
+    ax : Axes to draw into; a new figure when None
+    title : title (default "Distance to the nearest sample along the path")
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        x: step, y: distance; a dot and a dotted line at each arrival step, "(never arrives)"
+        in the legend for a path that does not reach its target.
+    """
+    from protoflow.metrics.manifold import arrival_step, nearest_sample_distance
+
+    decode = _decoder_fn(decoder)
+    if isinstance(trajectories, Mapping):
+        items = dict(trajectories)
+    else:
+        name = trajectories.controller if isinstance(trajectories, Trajectory) else ""
+        items = {name or "trajectory": trajectories}
+    if not items:
+        raise ConfigError("trajectories is empty; give at least one")
+    curves: dict[str, tuple[np.ndarray, int | None]] = {}
+    for name, t in items.items():
+        P = _path_points(t, path, f"trajectory {name!r}")
+        dist = nearest_sample_distance(decode(P), X_reference)
+        arrival = None
+        if isinstance(t, Trajectory) and (target is not None or t.target is not None):
+            bmus = np.asarray(t.bmus)
+            bmus = bmus[path] if bmus.ndim == 2 else bmus
+            arrival = arrival_step(bmus, t.target if target is None else target)
+        curves[str(name)] = (dist, arrival)
+    ax = _new_axes(ax, (6.4, 3.4))
+    _draw_manifold(ax, curves)
+    ax.set_title("Distance to the nearest sample along the path" if title is None else title,
+                 fontsize=10)
     return ax
 
 

@@ -177,3 +177,38 @@ def test_a_controller_that_cannot_take_a_cluster_is_refused_before_training():
             run(raw, write=False)
     finally:
         protoflow.unregister(name)
+
+
+MANIFOLD_KEYS = {"out_of_range_fraction", "out_of_range_max_excess", "nearest_sample_distance_mean",
+                 "nearest_sample_distance_max", "nearest_sample_distance_final",
+                 "latent_consistency_mean", "latent_consistency_max", "arrival_step", "arrived",
+                 "stall_steps", "longest_stall"}
+
+
+def test_manifold_and_arrival_metrics_are_reported_per_path_and_in_the_summary(tmp_path):
+    from protoflow.metrics import arrival_step, nearest_sample_distance
+
+    result = run(_raw(steps=40, figures=False, report=False), out=tmp_path / "out")
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    tr = metrics["backbones"]["toy-grid"]["trajectories"]
+    for name, summary in tr["summary"].items():
+        assert MANIFOLD_KEYS <= set(summary), name
+    pair = tr["pairs"][0]
+    ctrl = pair["controllers"]["toy-step-2"]
+    for p in ctrl["paths"]:
+        assert MANIFOLD_KEYS <= set(p)
+        assert 0.0 <= p["out_of_range_fraction"] <= 1.0
+        assert p["latent_consistency_max"] < 1e-8  # the toy PCA keeps every dimension
+        assert isinstance(p["arrived"], bool) and (p["arrival_step"] is None) == (not p["arrived"])
+    # recomputed from the stored trajectory against the training rows
+    bb = result.backbones["toy-grid"]
+    traj = result.trajectories[("toy-grid", 0, "toy-step-2")]
+    P0 = np.asarray(traj.points)[0]
+    data = result.dataset
+    curve = np.asarray(ctrl["curves"]["nearest_sample_distance"])
+    assert curve.shape == (41,)
+    np.testing.assert_allclose(curve.mean(), ctrl["paths"][0]["nearest_sample_distance_mean"])
+    # the training split is a subset of the data: its distances are >= those to every row
+    assert np.all(curve >= nearest_sample_distance(bb.encoder.decode(P0), data.X) - 1e-9)
+    arrival = arrival_step(np.asarray(traj.bmus)[0], pair["target_units"][0])
+    assert ctrl["paths"][0]["arrival_step"] == (None if arrival < 0 else arrival)

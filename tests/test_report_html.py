@@ -127,3 +127,19 @@ def test_progress_draws_only_on_a_terminal_and_not_when_quiet():
     stage("hello", stream=s)
     stage("hidden", enabled=False, stream=s)
     assert s.text == "protoflow: hello\n"
+
+
+def test_report_draws_the_manifold_figure_and_tabulates_the_new_measures(report_run):
+    assert (report_run / "figures" / "manifold_toy-grid.png").read_bytes().startswith(PNG)
+    html = (report_run / "report.html").read_text()
+    assert "Distance to the data" in html
+    for column in ("nearest-sample dist.", "out of range", "arrival step", "stall steps"):
+        assert f"<th>{column}</th>" in html
+
+
+def test_manifold_figure_marks_arrivals_and_paths_that_never_arrive():
+    panels = {"a -> b": {"music": (np.linspace(1, 0, 6), 2), "linear": (np.ones(6), -1)},
+              "c -> d": {"music": (np.zeros(4), None)}}
+    assert F.manifold_curves(panels, "t").startswith(PNG)
+    many = {f"pair {i}": {"music": (np.arange(5.0), i % 5)} for i in range(7)}  # 3 x 3 grid
+    assert F.manifold_curves(many, "t").startswith(PNG)

@@ -1,10 +1,18 @@
 """Metrics: map quality (`protoflow.metrics.map_quality`), trajectories
-(`protoflow.metrics.trajectory`) and semantics (`protoflow.metrics.semantic`).
+(`protoflow.metrics.trajectory`), semantics (`protoflow.metrics.semantic`) and whether a path
+stays on the data and arrives (`protoflow.metrics.manifold`).
 
 Every public function is also importable from here, e.g.
 ``from protoflow.metrics import quantization_error, continuity, classifier_confidence``.
 """
 
+from protoflow.metrics.manifold import (
+    arrival_step,
+    latent_consistency,
+    nearest_sample_distance,
+    out_of_range_fraction,
+    stall_steps,
+)
 from protoflow.metrics.map_quality import (
     class_scatter_index,
     combined_error,
@@ -40,6 +48,7 @@ from protoflow.metrics.trajectory import (
 )
 
 __all__ = [
+    "arrival_step",
     "class_scatter_index",
     "classifier_confidence",
     "combined_error",
@@ -52,15 +61,19 @@ __all__ = [
     "dwell_stats",
     "geodesic_efficiency",
     "kruskal_shepard_error",
+    "latent_consistency",
     "manifold_distance",
+    "nearest_sample_distance",
     "neighborhood_preservation",
     "nmi",
+    "out_of_range_fraction",
     "prototype_sharpness_ratio",
     "purity",
     "quantization_error",
     "segmented_continuity",
     "sharpness",
     "split_paths",
+    "stall_steps",
     "topographic_error",
     "topographic_product",
     "trajectory_summary",

@@ -82,7 +82,33 @@ def _backbone_figures(result: Any, label: str, bb: Any) -> list[Figure]:
             out.append(Figure(f"Classifier confidence {pair['pair']}", "Probability of the "
                               "predicted class along the first path; labels mark where the "
                               "prediction changes.", png, f"confidence_{slug}_pair{p_i}.png", label))
+    fig = _manifold_figure(label, pairs)
+    if fig is not None:
+        out.append(fig)
     return out
+
+
+def _manifold_figure(label: str, pairs: list[dict[str, Any]]) -> Figure | None:
+    """Nearest-training-sample distance along the first path of each controller, one panel
+    per pair, arrival steps marked; None when the run has no such curves."""
+    from protoflow.report import figures as F
+
+    panels = {}
+    for pair in pairs:
+        curves = {c: (m["curves"]["nearest_sample_distance"], m["curves"].get("arrival_step", -1))
+                  for c, m in pair["controllers"].items()
+                  if "nearest_sample_distance" in m.get("curves", {})}
+        if curves:
+            # metrics.json stores "never arrives" as null: draw it as -1
+            panels[pair["pair"]] = {c: (d, -1 if a is None else a) for c, (d, a) in curves.items()}
+    if not panels:
+        return None
+    png = F.manifold_curves(panels, f"{label}: distance to the nearest training sample")
+    return Figure("Distance to the data", "Input-space distance from each decoded point of the "
+                  "first path of each controller to its nearest training sample (exact); a dot "
+                  "and a dotted line mark the first step whose best-matching unit is in the "
+                  "target, \"never arrives\" a path that does not get there.", png,
+                  f"manifold_{_slug(label)}.png", label)
 
 
 def build_figures(result: Any) -> list[Figure]:

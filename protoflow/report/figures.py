@@ -113,6 +113,27 @@ def confidence_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], class
     return _png(fig)
 
 
+def manifold_curves(panels: Mapping[str, Mapping[str, tuple[Any, int | None]]],
+                    title: str) -> bytes:
+    """One panel per pair (3 to a row): the distance of each controller's path to the
+    nearest training sample along the path, arrival steps marked (the drawing of
+    `protoflow.plot.manifold_curves`). panels: {pair: {controller: (distances (n,), arrival
+    step, -1 never, or None)}}."""
+    plt = _plt()
+    n = max(1, len(panels))
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.8 * cols, 3.2 * rows + 0.3), squeeze=False)
+    for ax, (pair, curves) in zip(axes.ravel(), panels.items()):
+        P._draw_manifold(ax, curves)
+        ax.set_title(pair, fontsize=9)
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def inversion_error(curves: Mapping[str, tuple[list[int], list[float], int]]) -> bytes:
     """Median relative inversion error against the number of nearest prototypes used.
     curves: {backbone: (n values, median errors, latent dimension D)}."""

@@ -71,6 +71,9 @@ _TRAJ_COLS = [
     ("manifold_distance", "manifold dist."), ("geodesic_efficiency", "geodesic eff."),
     ("continuity_mean", "step continuity"), ("transition_rate", "transition rate"),
     ("final_distance_to_target", "final dist. to target"),
+    ("nearest_sample_distance_mean", "nearest-sample dist."),
+    ("out_of_range_fraction", "out of range"), ("latent_consistency_mean", "latent consist."),
+    ("arrived", "arrived"), ("arrival_step", "arrival step"), ("stall_steps", "stall steps"),
 ]
 
 
