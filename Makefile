@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch is pinned: an unpinned torch pulls a multi-GB CUDA build. Only the autoencoder
 	# and DESOM plugins import it.
-	$(BIN)/python -m pip install -q "torch==2.13.0" -e ".[test,report,data,dask,docs]" $(addprefix -e ,$(PLUGINS))
+	$(BIN)/python -m pip install -q "torch==2.13.0" -e ".[test,report,data,dask,docs,serve]" $(addprefix -e ,$(PLUGINS))
 	@touch $(STAMP)
 
 install: $(STAMP)

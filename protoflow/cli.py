@@ -9,6 +9,7 @@
     protoflow invert MODEL (--activations FILE | --points FILE) [--n-nearest N] [--out FILE]
     protoflow explore MODEL (--start FILE | --start-unit U) [--target UNIT[,UNIT...]]
                       --controller NAME [--steps 50] [--set key=value ...] [--out FILE]
+    protoflow serve RUN_DIR [--port 8765] [--host 127.0.0.1]
 
 Exit codes: 0 success, 1 the run failed, 2 usage or configuration error, 3 plugin problem
 (unknown, missing or broken). Errors are printed as one clean line (one per configuration
@@ -298,6 +299,19 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    """The local explorer over a run folder (needs the ``serve`` extra); runs until Ctrl+C."""
+    from protoflow.serve import serve
+
+    if not Path(args.run_dir).is_dir():
+        raise ConfigError(f"{args.run_dir} is not a folder: give a run folder written by "
+                          "`protoflow run`")
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port must be in 1..65535, got {args.port}")
+    serve(args.run_dir, host=args.host, port=args.port, quiet=args.quiet)
+    return EXIT_OK
+
+
 # -- parser and error handling --------------------------------------------------------------------------
 
 
@@ -401,6 +415,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="controller parameter (parsed as TOML; repeatable)")
     p.add_argument("--out", help="write points to .npy/.csv, or points and BMUs to .npz (default: CSV on stdout)")
     p.set_defaults(func=_cmd_explore)
+
+    p = sub.add_parser("serve", help="a local web explorer over a finished run folder "
+                                     "(needs the 'serve' extra)")
+    p.add_argument("run_dir", help="a run folder written by `protoflow run`")
+    p.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no start-up line, no request log")
+    p.set_defaults(func=_cmd_serve)
     return parser
 
 

@@ -124,6 +124,7 @@ protoflow_public_modules = [
     "protoflow.config",
     "protoflow.pipeline",
     "protoflow.runs",
+    "protoflow.serve",
     "protoflow_som",
     "protoflow_gng",
     "protoflow_kmeans",
