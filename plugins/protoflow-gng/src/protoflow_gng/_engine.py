@@ -1,19 +1,41 @@
 """The GNG state and its sample-by-sample update (Fritzke 1995, steps 1-9).
 
-GNG is sequential: every sample may change the graph, so the loop stays per sample and each
-step is vectorised instead. Units live in preallocated slots (``max_units`` rows) with a
-high-water mark ``hw``: only slots below it are scanned. Inactive slots have ``||w||^2 = inf``,
-so they never win a distance comparison, and error ``-inf``, so they never win an argmax.
-Slot ids stay global throughout (indexing a subset and using its positions as slot ids is the
-classic bug of vectorised GNG ports).
+GNG is sequential: every sample may change the graph, so the loop stays per sample. On the
+benchmark workload (10 features, 400 units, about 22 edges per unit) a step does little
+arithmetic, and its cost is the number of NumPy calls (roughly a microsecond each) and of
+Python operations, so the loop is written to make few of them (profiled; docs/benchmarks.md,
+"GNG", has the before/after timings):
 
-Edges are a dense symmetric age matrix, -1 meaning "no edge": ageing the winner's edges and
-moving its neighbours are masked row operations. Memory is max_units^2 * 4 bytes (64 MB at
-4,000 units).
+* Units live in preallocated slots (``max_units`` rows) with a high-water mark ``hw``: only
+  slots below it are scanned. Prototypes and squared norms share one array
+  ``Wa = [W | ||w||^2]`` (``W`` and ``w2`` are views of it) and each sample is stored as
+  ``[-2x | 1]``, so the two-nearest search is one matrix-vector product giving
+  ``||w||^2 - 2 w.x`` (``||x||^2`` is common to all units and only added back for the
+  winner's error) and two argmins. Inactive slots have ``||w||^2 = inf``, so they never win a
+  distance comparison, and error ``-inf``, so they never win an argmax. Slot ids stay global
+  throughout (indexing a subset and using its positions as slot ids is the classic bug of
+  vectorised GNG ports).
+* The winner and its neighbours move as one gathered block of ``Wa`` rows: one
+  ``w + rate * (x - w)`` with per-row rates (``eps_b`` for the winner, ``eps_n`` for its
+  neighbours; 0 in the norm column), their norms recomputed by ``vecdot`` into the block, one
+  ``put`` back. The row and flat indices of "a unit and its neighbours" are cached per unit and
+  dropped when that unit's edges change (a new edge, an expiry, an insertion).
+* Edge ages are not stored but derived: an edge ages by one exactly when one of its ends wins,
+  so with ``c[u]`` the number of wins of unit u, age(a, b) = c[a] + c[b] - base(a, b), where
+  base is set when the edge is created or refreshed. Step 3 (age all of the winner's edges) is
+  then ``c[s1] += 1``; step 7 reads the winner's edge ages in one comprehension.
+* Inside `run`, the graph is a list of dicts ``{neighbour: base}`` and the errors a list of
+  Python floats, so the per-edge work is dict operations, not NumPy fancy indexing. The public
+  state (the dense symmetric age matrix ``age``, -1 meaning "no edge"; the neighbour sets
+  ``nbrs``; the error array ``err``) is read at the start of `run` and written back at its end,
+  so code (and tests) that edit it between runs see the same state as before.
+* The global error decay E <- d E of every step is applied lazily: we store E' = E * d^-t and
+  add new error as dE * d^-t, so one scalar changes per step; argmax is unaffected by the
+  common factor, and E' is renormalised before d^-t can overflow.
 
-The global error decay E <- d E of every step is applied lazily: we store E' = E * d^-t and add
-new error as dE * d^-t, so one scalar changes per step; argmax is unaffected by the common
-factor, and E' is renormalised before d^-t can overflow.
+The sequence of updates is Fritzke's, in the same order, with the same tie-breaking (lowest slot
+id) as before; plugins/protoflow-gng/tests/test_gng_reference.py checks the prototypes, edges, ages and errors
+against a literal implementation of the paper.
 
 Missing entries (``nan_policy="omit"``): a sample with NaN entries is compared over its
 observed coordinates with the squared distance rescaled by the observed fraction
@@ -27,17 +49,23 @@ import heapq
 
 import numpy as np
 
+_vecdot = np.vecdot
+
 
 class GNGState:
     """Mutable training state. W0 : ndarray of shape (2, n_features), the two first units."""
 
     def __init__(self, W0: np.ndarray, max_units: int) -> None:
         n_features = W0.shape[1]
-        self.W = np.zeros((max_units, n_features))
-        self.w2 = np.full(max_units, np.inf)
+        # [W | ||w||^2], one row per slot; W and w2 are views of it (writing them writes Wa)
+        self.Wa = np.zeros((max_units, n_features + 1))
+        self.W = self.Wa[:, :n_features]
+        self.w2 = self.Wa[:, n_features]
+        self.w2[:] = np.inf
         self.err = np.full(max_units, -np.inf)  # scaled error E'; -inf marks a free slot
         self.age = np.full((max_units, max_units), -1, dtype=np.int32)
         self.nbrs: list[set[int]] = [set() for _ in range(max_units)]  # same edges, as sets
+        self.wins = [0] * max_units  # times each slot won (the loop's edge ages derive from it)
         self.free = list(range(2, max_units))  # a min-heap: reuse low slots first
         self.hw = 2
         self.n_active = 2
@@ -47,13 +75,31 @@ class GNGState:
             self.w2[s] = W0[s] @ W0[s]
             self.err[s] = 0.0
 
-    def _deactivate(self, u: int) -> None:
-        self.W[u] = 0.0
-        self.w2[u] = np.inf
-        self.err[u] = -np.inf
-        self.n_active -= 1
-        heapq.heappush(self.free, u)
+    # -- the public state <-> the loop's Python structures ---------------------------------
+    def _load(self) -> tuple[list[dict[int, int]], list[float]]:
+        """The graph as dicts {neighbour: base} per slot (age = wins[a] + wins[b] - base, see
+        `run`), and the errors as a list."""
+        hw, c = self.hw, self.wins
+        adj: list[dict[int, int]] = [{} for _ in range(len(self.err))]
+        sub = self.age[:hw, :hw]
+        ii, jj = np.nonzero(sub >= 0)
+        for a, b, g in zip(ii.tolist(), jj.tolist(), sub[ii, jj].tolist()):
+            adj[a][b] = c[a] + c[b] - g
+        return adj, self.err.tolist()
 
+    def _store(self, adj: list[dict[int, int]], errl: list[float]) -> None:
+        hw, c = self.hw, self.wins
+        self.err[:] = errl
+        age = self.age
+        age[:hw, :hw] = -1
+        for a in range(hw):
+            nb = adj[a]
+            self.nbrs[a] = set(nb)
+            if nb:
+                ca = c[a]
+                age[a, list(nb)] = [ca + c[b] - base for b, base in nb.items()]
+
+    # -- steps 1-9 --------------------------------------------------------------------------
     def run(
         self,
         Z: np.ndarray,
@@ -73,89 +119,156 @@ class GNGState:
 
         observed : optional bool mask of Z's shape, False at missing entries (Z may hold NaN
         there); None when Z is complete.
+
+        Edge ages: an edge ages by one exactly when one of its ends wins, so with ``c[u]`` the
+        number of wins of u, age(a, b) = c[a] + c[b] - base(a, b), where base is set when the
+        edge is created or refreshed. Step 3 (age the winner's edges) is then ``c[s1] += 1``,
+        and only step 7 reads the ages of the winner's edges.
         """
-        W, w2, err, age, nbrs = self.W, self.w2, self.err, self.age, self.nbrs
-        incomplete = None
+        adj, err = self._load()
+        Wa, W, w2, c = self.Wa, self.W, self.w2, self.wins
+        # per slot: the slot and its neighbours as row indices into Wa, as flat indices, and
+        # their rates; None when the slot's edges changed since it was built
+        moving: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = [None] * len(w2)
+        incomplete = [False] * len(Z)
         if observed is not None:
             Z = np.where(observed, Z, 0.0)
-            incomplete = ~observed.all(axis=1)
+            incomplete = (~observed.all(axis=1)).tolist()
             scale = Z.shape[1] / observed.sum(axis=1)
-        x2 = np.einsum("ij,ij->i", Z, Z)
-        Zm2 = -2.0 * Z
+        x2 = np.einsum("ij,ij->i", Z, Z).tolist()
+        nf = W.shape[1]
+        Za = np.zeros((len(Z), nf + 1))  # [x | 0]: see the norm column in step 5
+        Za[:, :nf] = Z
+        Xa = np.empty((len(Z), nf + 1))  # [-2x | 1]: Wa @ Xa[i] = ||w||^2 - 2 w.x
+        np.multiply(Z, -2.0, out=Xa[:, :nf])
+        Xa[:, nf] = 1.0
+        flat_rows = np.arange(Wa.size).reshape(Wa.shape)  # the flat indices of each row of Wa
+        rates = np.full(Wa.shape, eps_n)  # the winner's rate, then its neighbours', per entry
+        rates[0] = eps_b
+        rates[:, nf] = 1.0  # with x's 0 there: the norm column becomes exactly 0, see step 5
         buf = np.empty(len(w2))
+        take, put, dot, inf = Wa.take, Wa.put, np.dot, np.inf
         inv_decay = 1.0 / decay
+        inv_scale = self.inv_scale
         step = step0
-        for i in order:
-            x = Z[i]
-            hw = self.hw
-            d = buf[:hw]
-            masked = incomplete is not None and incomplete[i]
+        hw = self.hw
+        d, Wa_hw, W_hw, w2_hw = buf[:hw], Wa[:hw], W[:hw], w2[:hw]
+        amin = d.argmin
+        for i in order.tolist():
+            x = Za[i]
+            masked = incomplete[i]
             if masked:  # steps 1-2 over the observed coordinates, rescaled
                 obs = observed[i]  # type: ignore[index]
-                xo = x[obs]
-                diff = W[:hw][:, obs] - xo
+                xo = Z[i, obs]
+                diff = W_hw[:, obs] - xo
                 np.einsum("ij,ij->i", diff, diff, out=d)
                 d *= scale[i]
-                d[np.isinf(w2[:hw])] = np.inf  # free slots never win
-                s1 = int(d.argmin())
+                d[np.isinf(w2_hw)] = inf  # free slots never win
+                s1 = int(amin())
                 sq = max(float(d[s1]), 0.0)
             else:
                 # steps 1-2: the two nearest units (||x||^2 is common, so left out of the argmins)
-                np.dot(W[:hw], Zm2[i], out=d)
-                d += w2[:hw]
-                s1 = int(d.argmin())
-                sq = max(d[s1] + x2[i], 0.0)
-            d[s1] = np.inf
-            s2 = int(d.argmin())
-            # step 3: age the winner's edges (the matrix is kept symmetric)
-            nset = nbrs[s1]
-            had_nb = bool(nset)
-            if had_nb:
-                nb = np.fromiter(nset, np.intp, len(nset))
-                row = age[s1]
-                row[nb] += 1
-                age[nb, s1] = row[nb]
+                dot(Wa_hw, Xa[i], out=d)
+                s1 = int(amin())
+                sq = float(d[s1]) + x2[i]
+                if sq < 0.0:  # rounding, x next to the unit
+                    sq = 0.0
+            d[s1] = inf
+            s2 = int(amin())
+            # step 3: age the winner's edges
+            cs = c[s1] + 1
+            c[s1] = cs
+            a1 = adj[s1]
+            mv = moving[s1]  # s1 and its neighbours: those that move in step 5 (before step 6)
+            if mv is None:
+                idx = np.array([s1, *a1])
+                mv = moving[s1] = (idx, flat_rows.take(idx, axis=0), rates[: len(idx)])
+            idx, flat, rate = mv
+            # step 6: refresh or create the edge s1-s2 (age 0)
+            if s2 not in a1:
+                moving[s1] = moving[s2] = None
+            a1[s2] = adj[s2][s1] = cs + c[s2]
+            # step 7's expired edges: age cs + c[u] - base > max_age (s1-s2 never, it is 0)
+            lim = max_age - cs
+            expired = [u for u, base in a1.items() if c[u] - base > lim]
             # step 4: squared error, scaled for the lazy decay
-            err[s1] += sq * self.inv_scale
-            # step 5: move the winner and its neighbours towards x
+            err[s1] += sq * inv_scale
+            # step 5: move the winner and its neighbours towards x (per-row rates: eps_b, then
+            # eps_n), in one gathered block
+            Wb = take(idx, axis=0)
             if masked:
-                W[s1, obs] += eps_b * (xo - W[s1, obs])
+                Wo = Wb[:, :nf][:, obs]
+                t = xo - Wo
+                t *= rate[:, :nf][:, obs]
+                Wo += t
+                Wb[:, :nf][:, obs] = Wo  # type: ignore[index]
+                Wn = Wb[:, :nf]
+                Wb[:, nf] = _vecdot(Wn, Wn)
             else:
-                W[s1] += eps_b * (x - W[s1])
-            w2[s1] = W[s1] @ W[s1]
-            if had_nb:
-                if masked:
-                    Wn = W[np.ix_(nb, obs)]
-                    Wn += eps_n * (xo - Wn)
-                    W[np.ix_(nb, obs)] = Wn
-                    Wn = W[nb]
-                else:
-                    Wn = W[nb]
-                    Wn += eps_n * (x - Wn)
-                    W[nb] = Wn
-                w2[nb] = np.einsum("ij,ij->i", Wn, Wn)
-            # step 6: refresh or create the edge s1-s2
-            age[s1, s2] = age[s2, s1] = 0
-            nset.add(s2)
-            nbrs[s2].add(s1)
+                t = x - Wb
+                t *= rate
+                Wb += t  # the norm column: w2 + 1 * (0 - w2) = 0, so the row's own norm is
+                Wb[:, nf] = _vecdot(Wb, Wb)  # the norm of the prototype
+            put(flat, Wb)
             # step 7: drop the winner's expired edges, then units they left isolated
-            if had_nb:
-                old = nb[row[nb] > max_age]
-                for u in old.tolist():
-                    self._disconnect(s1, u)
-                    if not nbrs[u]:
-                        self._deactivate(u)
+            if expired:
+                moving[s1] = None
+                for u in expired:
+                    moving[u] = None
+                    del a1[u]
+                    au = adj[u]
+                    del au[s1]
+                    if not au:
+                        self._deactivate(u, err)
             step += 1
             # step 8: grow every insert_every samples
             if step % insert_every == 0 and self.n_active < max_units:
-                self._insert(alpha)
+                self._insert_into(adj, err, alpha, moving)
+                if self.hw != hw:  # only an insertion moves the high-water mark
+                    hw = self.hw
+                    d, Wa_hw, W_hw, w2_hw = buf[:hw], Wa[:hw], W[:hw], w2[:hw]
+                    amin = d.argmin
             # step 9: global error decay (lazy)
-            self.inv_scale *= inv_decay
-            if self.inv_scale > 1e100:
-                err /= self.inv_scale
-                self.inv_scale = 1.0
+            inv_scale *= inv_decay
+            if inv_scale > 1e100:
+                err = [e / inv_scale for e in err]
+                inv_scale = 1.0
+        self.inv_scale = inv_scale
+        self._store(adj, err)
         return step
 
+    def _deactivate(self, u: int, err: list[float]) -> None:
+        self.W[u] = 0.0
+        self.w2[u] = np.inf
+        err[u] = -np.inf
+        self.n_active -= 1
+        heapq.heappush(self.free, u)
+
+    def _insert_into(
+        self, adj: list[dict[int, int]], err: list[float], alpha: float, moving: list
+    ) -> None:
+        """A unit halfway between the unit of largest error and its worst neighbour (``moving``:
+        `run`'s index cache, invalidated for the three units whose edges change)."""
+        hw, W, c = self.hw, self.W, self.wins
+        q = max(range(hw), key=err.__getitem__)  # the first of the largest, as argmax
+        if not adj[q]:
+            return
+        f = max(adj[q], key=lambda u: (err[u], -u))
+        r = heapq.heappop(self.free)
+        self.hw = max(hw, r + 1)
+        self.n_active += 1
+        W[r] = 0.5 * (W[q] + W[f])
+        self.w2[r] = _vecdot(W[r], W[r])
+        c[r] = 0
+        moving[q] = moving[f] = moving[r] = None
+        del adj[q][f], adj[f][q]
+        adj[q][r] = adj[r][q] = c[q]  # age 0
+        adj[r][f] = adj[f][r] = c[f]
+        err[q] *= alpha
+        err[f] *= alpha
+        err[r] = err[q]  # Fritzke 1995: the new unit takes q's reduced error
+
+    # -- the same operations on the public state (between runs) ------------------------------
     def _connect(self, a: int, b: int) -> None:
         self.age[a, b] = self.age[b, a] = 0
         self.nbrs[a].add(b)
@@ -167,24 +280,10 @@ class GNGState:
         self.nbrs[b].discard(a)
 
     def _insert(self, alpha: float) -> None:
-        """A unit halfway between the unit of largest error and its worst neighbour."""
-        hw = self.hw
-        W, err = self.W, self.err
-        q = int(err[:hw].argmax())
-        if not self.nbrs[q]:
-            return
-        f = max(self.nbrs[q], key=lambda u: (err[u], -u))
-        r = heapq.heappop(self.free)
-        self.hw = max(hw, r + 1)
-        self.n_active += 1
-        W[r] = 0.5 * (W[q] + W[f])
-        self.w2[r] = W[r] @ W[r]
-        self._disconnect(q, f)
-        self._connect(q, r)
-        self._connect(r, f)
-        err[q] *= alpha
-        err[f] *= alpha
-        err[r] = err[q]  # Fritzke 1995: the new unit takes q's reduced error
+        """`_insert_into` on the public state."""
+        adj, err = self._load()
+        self._insert_into(adj, err, alpha, [None] * len(err))
+        self._store(adj, err)
 
     def export(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Active units compacted in slot order: prototypes (n_units, n_features), edges
