@@ -145,9 +145,15 @@ class Explorer:
                 else:
                     self.classifier = LogisticRegression(max_iter=2000).fit(self.Z_train, y[self.train])
 
-        ctrl = self.config.get("controller") or {"name": "music"}
-        self.controller_name = ctrl.get("name", "music")
+        # the run's own controller and its first baseline (the core names no controller)
+        ctrl = self.config.get("controller")
+        if not isinstance(ctrl, dict) or "name" not in ctrl:
+            raise ConfigError(f"{self.run_dir} has no [controller] in its config: the explorer "
+                              "runs the run's controller (add one and run it again)")
+        self.controller_name = ctrl["name"]
         self.controller_settings = {k: v for k, v in ctrl.items() if k != "name"}
+        baselines = [b if isinstance(b, dict) else {"name": b} for b in run_cfg.get("baselines", [])]
+        self.baseline = baselines[0] if baselines else None
         self.steps = int(run_cfg.get("steps", 40))
         self._lock = threading.Lock()
         self._map_png: str | None = None
@@ -194,6 +200,7 @@ class Explorer:
             [_jsonable_label(v) for v in self.unit_labels],
             "images": self.image_shape is not None,
             "controller": self.controller_name,
+            "baseline": None if self.baseline is None else self.baseline["name"],
             "settings": self.controller_settings,
             "tunable": tunable,
             "steps": min(self.steps, 40),
@@ -337,7 +344,10 @@ class Explorer:
         t0 = time.perf_counter()
         z0, goal, label, steps, settings = self.resolve(request)
         trajs = {}
-        for name, params in ((self.controller_name, settings), ("linear", {})):
+        runs = [(self.controller_name, settings)]
+        if self.baseline is not None:
+            runs.append((self.baseline["name"], {k: v for k, v in self.baseline.items() if k != "name"}))
+        for name, params in runs:
             ctrl = create_controller(name, **params)
             check_target_supported(ctrl, target_kind(goal), name)
             trajs[name] = ctrl.run(self.model, z0, goal, steps)

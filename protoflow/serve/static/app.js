@@ -22,7 +22,15 @@ function showError(msg) {
 async function load() {
   info = await (await fetch("/api/info")).json();
   $("run-info").textContent = `${info.run}: ${info.dataset}, ${info.model} (${info.n_units} units), ` +
-    `controller ${info.controller}`;
+    `controller ${info.controller}` + (info.baseline ? ` against ${info.baseline}` : "");
+  $("run").textContent = "Run " + info.controller + (info.baseline ? " and " + info.baseline : "");
+  for (const name of [info.controller, info.baseline].filter(Boolean)) {  // one summary row each
+    const row = document.createElement("tr");
+    row.innerHTML = `<td></td><td id="${name}-final-bmu"></td><td id="${name}-length"></td>` +
+      `<td id="${name}-confidence"></td><td id="${name}-target-p"></td>`;
+    row.firstChild.textContent = name;
+    $("summary-rows").appendChild(row);
+  }
   $("map").src = (await (await fetch("/api/map")).json()).png;
   const gallery = $("gallery");
   for (const g of info.gallery) {
