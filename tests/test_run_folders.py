@@ -85,13 +85,13 @@ def test_a_run_failing_while_writing_leaves_the_old_run_untouched(config, tmp_pa
     out = tmp_path / "o"
     pipeline.run(config, out=out)
     before = _snapshot(out)
-    real_write = pipeline._Run.write
+    real_write = pipeline.artifacts.write_artifacts
 
-    def failing_write(self, result, folder, encoders):
-        real_write(self, result, folder, encoders)  # every artifact written, then a failure
+    def failing_write(ctx, result, folder, encoders):
+        real_write(ctx, result, folder, encoders)  # every artifact written, then a failure
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pipeline._Run, "write", failing_write)
+    monkeypatch.setattr(pipeline.artifacts, "write_artifacts", failing_write)
     with pytest.raises(OSError, match="No space left"):
         pipeline.run(config, out=out, overwrite=True)
     assert _snapshot(out) == before  # not one new file beside the old ones

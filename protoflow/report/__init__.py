@@ -73,11 +73,10 @@ def _backbone_figures(result: Any, label: str, bb: Any) -> list[Figure]:
             caption = "The first path of each controller over the data and prototypes (first two principal axes)."
         out.append(Figure(f"Trajectories {pair['pair']}", caption, png,
                           f"trajectory_{slug}_pair{p_i}.png", label))
-        if bb.classifier is not None and "confidence_mean" in next(iter(pair["controllers"].values()))["paths"][0]:
-            curves = {}
-            for c, P in first.items():
-                proba = bb.classifier.predict_proba(P)
-                curves[c] = (proba.max(axis=1), bb.classifier.classes_[proba.argmax(axis=1)])
+        # the classifier's confidence along the first paths, as the pipeline stored it
+        stored = result.paths[label].confidence if label in result.paths else {}
+        curves = {c: stored[(label, p_i, c)] for c in first if (label, p_i, c) in stored}
+        if bb.classifier is not None and curves:
             png = F.confidence_curves(curves, bb.classifier.classes_, f"{label}: {pair['pair']}")
             out.append(Figure(f"Classifier confidence {pair['pair']}", "Probability of the "
                               "predicted class along the first path; labels mark where the "
