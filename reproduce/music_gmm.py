@@ -160,19 +160,31 @@ def plot_paths(model, Ztr: np.ndarray, target: int, region: list[int], trajs: di
     _save(fig, path, 110)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def experiment_args(description: str) -> argparse.Namespace:
+    """The options this experiment and its sibling studies share (--quick, --seed, --steps,
+    --paths)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--paths", type=int, default=30)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def experiment_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Z_train, Z_test, test labels): the mixture drawn with the seed, standardised with the
+    training statistics (smaller with --quick)."""
     rng = np.random.default_rng(args.seed)
     n_train, n_test = (5000, 2000) if args.quick else (25_000, 8_000)
     Xtr, _ = gmm(n_train, rng)
     Xte, yte = gmm(n_test, rng)
     mu, sd = Xtr.mean(0), Xtr.std(0)
-    Ztr, Zte = (Xtr - mu) / sd, (Xte - mu) / sd
+    return (Xtr - mu) / sd, (Xte - mu) / sd, yte
+
+
+def main() -> None:
+    args = experiment_args(__doc__.splitlines()[0])
+    Ztr, Zte, yte = experiment_data(args)
     t0 = time.perf_counter()
     model, backbone = fit_backbone(Ztr, 20, 20, args.seed)
     fit_s = time.perf_counter() - t0

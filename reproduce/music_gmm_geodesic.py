@@ -16,7 +16,6 @@ docs/img/music_gmm_geodesic.png (every number comes from the run).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,14 @@ from protoflow.metrics.trajectory import (
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "reproduce"))
-from music_gmm import MUSIC_PARAMS, _pyplot, _save, fit_backbone, gmm  # noqa: E402
+from music_gmm import (  # noqa: E402
+    MUSIC_PARAMS,
+    _pyplot,
+    _save,
+    experiment_args,
+    experiment_data,
+    fit_backbone,
+)
 
 from protoflow.metrics.semantic import manifold_distance  # noqa: E402
 
@@ -71,18 +77,8 @@ def measure(traj, starts_from: np.ndarray, reference: np.ndarray, goal: np.ndarr
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--paths", type=int, default=30)
-    args = ap.parse_args()
-    rng = np.random.default_rng(args.seed)
-    n_train, n_test = (5000, 2000) if args.quick else (25_000, 8_000)
-    Xtr, _ = gmm(n_train, rng)
-    Xte, yte = gmm(n_test, rng)
-    mu, sd = Xtr.mean(0), Xtr.std(0)
-    Ztr, Zte = (Xtr - mu) / sd, (Xte - mu) / sd
+    args = experiment_args(__doc__.splitlines()[0])
+    Ztr, Zte, yte = experiment_data(args)
     model, backbone = fit_backbone(Ztr, 20, 20, args.seed)
     W = np.asarray(model.prototypes_, dtype=np.float64)
     centre = np.array([Zte[yte == c].mean(0) for c in range(3)])

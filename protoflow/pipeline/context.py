@@ -90,3 +90,12 @@ class RunContext:
         """
         if note not in self.notes:
             self.notes.append(note)
+
+
+def metrics_module(name: str) -> Any:
+    """The module ``protoflow.metrics.<name>``, imported when a stage first needs it, so that
+    ``import protoflow`` (which imports the pipeline for `protoflow.run`) stays light: the
+    metrics pull in scipy's sparse graph code."""
+    import importlib
+
+    return importlib.import_module(f"protoflow.metrics.{name}")

@@ -11,18 +11,9 @@ import numpy as np
 
 from protoflow.errors import MetricNotApplicableError
 from protoflow.inversion import Inverter
-from protoflow.pipeline.context import RunContext
+from protoflow.pipeline.context import RunContext, metrics_module
 from protoflow.pipeline.data import Split
 from protoflow.pipeline.fit import Backbone
-
-
-def _metrics(name: str) -> Any:
-    """A protoflow.metrics module, imported when first used (so ``import protoflow`` stays
-    light: the metrics pull in scipy's sparse graph code)."""
-    import importlib
-
-    return importlib.import_module(f"protoflow.metrics.{name}")
-
 
 __all__ = ["Evaluation", "evaluate_backbone", "inversion_check", "map_quality"]
 
@@ -129,7 +120,7 @@ def map_quality(bb: Backbone, y_test: np.ndarray | None) -> dict[str, Any]:
         wanted += [("purity", (y_test,)), ("nmi", (y_test,))]
     for name, extra in wanted:
         try:
-            out[name] = float(getattr(_metrics('map_quality'), name)(bb.model, bb.Z_test, *extra))
+            out[name] = float(getattr(metrics_module('map_quality'), name)(bb.model, bb.Z_test, *extra))
         except MetricNotApplicableError as exc:
             out[name] = None
             notes[name] = str(exc)

@@ -13,19 +13,10 @@ import numpy as np
 from protoflow import progress
 from protoflow.config import PairSpec
 from protoflow.errors import ConfigError
-from protoflow.pipeline.context import RunContext
+from protoflow.pipeline.context import RunContext, metrics_module
 from protoflow.pipeline.data import Split
 from protoflow.pipeline.fit import Backbone
 from protoflow.protocols import check_target_supported, target_kind
-
-
-def _metrics(name: str) -> Any:
-    """A protoflow.metrics module, imported when first used (so ``import protoflow`` stays
-    light: the metrics pull in scipy's sparse graph code)."""
-    import importlib
-
-    return importlib.import_module(f"protoflow.metrics.{name}")
-
 
 __all__ = ["PathKey", "Paths", "path_metrics", "resolve_pair", "trace_paths"]
 
@@ -210,8 +201,8 @@ def _manifold_metrics(
     decoded = np.asarray(bb.encoder.decode(P), dtype=np.float64)
     m: dict[str, Any] = {}
     if len(ref) and decoded.ndim == 2 and decoded.shape[1] == ref.shape[1]:
-        oor = _metrics('manifold').out_of_range_fraction(decoded, float(ref.min()), float(ref.max()))
-        near = _metrics('manifold').nearest_sample_distance(decoded, ref)
+        oor = metrics_module('manifold').out_of_range_fraction(decoded, float(ref.min()), float(ref.max()))
+        near = metrics_module('manifold').nearest_sample_distance(decoded, ref)
         m.update({
             "out_of_range_fraction": oor["overall"],
             "out_of_range_max_excess": oor["max_excess"],
@@ -224,14 +215,14 @@ def _manifold_metrics(
         ctx.note_once(f"out-of-range and nearest-sample metrics of {bb.label!r} skipped: "
                       "its decoded paths do not match the training data's width, or no "
                       "training row is complete")
-    lc = _metrics('manifold').latent_consistency(P, bb.encoder)
+    lc = metrics_module('manifold').latent_consistency(P, bb.encoder)
     m["latent_consistency_mean"] = float(lc.mean())
     m["latent_consistency_max"] = float(lc.max())
-    arrival = _metrics('manifold').arrival_step(B, target)
+    arrival = metrics_module('manifold').arrival_step(B, target)
     m["arrival_step"] = None if arrival < 0 else arrival
     m["arrived"] = arrival >= 0
     curves["arrival_step"] = m["arrival_step"]
-    stall = _metrics('manifold').stall_steps(P, goal)
+    stall = metrics_module('manifold').stall_steps(P, goal)
     m["stall_steps"] = stall["n_stalled"]
     m["longest_stall"] = stall["longest"]
     return m
@@ -243,19 +234,19 @@ def _one_path(
 ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray] | None]:
     """The metrics of one path, and the classifier's confidence along it (or None)."""
     data = split.dataset
-    m: dict[str, Any] = dict(_metrics('trajectory').trajectory_summary(P, B))
+    m: dict[str, Any] = dict(metrics_module('trajectory').trajectory_summary(P, B))
     m["final_distance_to_target"] = float(np.linalg.norm(P[-1] - goal))
     if target is not None:
         m.update(_manifold_metrics(ctx, bb, split, P, B, goal, target, curves))
     ref = bb.Z_train[:5000]
     k = min(ctx.config.run.manifold_k, len(ref))
-    m["manifold_distance"] = float(_metrics('semantic').manifold_distance(P, ref, k=k).mean())
+    m["manifold_distance"] = float(metrics_module('semantic').manifold_distance(P, ref, k=k).mean())
     if data.image_shape is not None and len(data.image_shape) >= 2 and min(data.image_shape[:2]) >= 3:
         images = bb.encoder.decode(P)
-        m["sharpness"] = float(_metrics('semantic').sharpness(images, data.image_shape).mean())
+        m["sharpness"] = float(metrics_module('semantic').sharpness(images, data.image_shape).mean())
     confidence = None
     if bb.classifier is not None and target_label is not None:
-        conf = _metrics('semantic').classifier_confidence(bb.classifier, P, target_label)
+        conf = metrics_module('semantic').classifier_confidence(bb.classifier, P, target_label)
         m.update({
             "confidence_mean": conf["mean"],
             "confidence_min": conf["min"],
