@@ -1,40 +1,84 @@
-"""protoflow's SOM against MiniSom, somoclu and scikit-learn's KMeans, side by side in one run.
+"""protoflow's SOM against MiniSom, somoclu, xpysom, intrasom, torchsom and scikit-learn's
+KMeans, side by side in one run.
 
-    .venv/bin/python benchmarks/bench_som.py [--workloads digits gmm clustered mnist]
-        [--scaling] [--memory] [--epochs 10] [--budget 60] [--out docs/benchmarks.md] [--json PATH]
-        [--figure docs/img/bench_som_scaling.png] [--render PATH]
+    .venv/bin/python benchmarks/bench_som.py [--workloads digits gmm blobs clustered mnist]
+        [--scaling] [--scaling-n 1000 ...] [--scaling-sides 10 ...] [--memory] [--epochs 10]
+        [--repeats 3] [--budget 60] [--libraries minisom somoclu xpysom intrasom torchsom ...]
+        [--peer-dirs DIR ...] [--out docs/benchmarks.md] [--json PATH]
+        [--figure docs/img/bench_som_peers_scaling.png] [--render PATH ...] [--check-peers]
 
-Every library trains on the same data with comparable settings: 10 epochs, and every SOM starts
-from its own library's PCA initialisation (the plane of the first two principal components).
-protoflow: `SOM` defaults (batch rule, T = side/2 -> side/20). MiniSom 2.3.6: `train_batch` runs
-10 * n_samples iterations (one sample each, in order: an online rule), sigma = side / 6, learning
-rate 0.5, its default asymptotic decay. somoclu 1.7.6: planar, rectangular, its defaults
-otherwise (batch rule, radius min(side)/2 -> 1, Gaussian). scikit-learn KMeans: k = map size,
-max_iter = 10, n_init = 1, k-means++. Every codebook is scored by protoflow's own metrics
-(`quantization_error`, `topographic_error` through ``PrototypeSet(W, Lattice(rows, cols))``;
-k-means has no map, so no TE). Each library runs in a forked child so its time and memory are its
-own: "peak extra MiB" is the rise of VmHWM over the child's starting RSS (the data are already
-there), "peak RSS MiB" the child's VmHWM including the data. "epoch/floor" is the time of one
-epoch (fit time / epochs, init included) over the
-time of one bare (n_samples x n_units) float64 product X @ W.T on the same data, computed in
-row blocks into a reused buffer (the least work any exact epoch must do); float32 rows are
-divided by the same float64 floor.
+Every library trains on the same data with comparable settings: 10 epochs, the same rectangular
+planar map, a Gaussian neighbourhood. protoflow's kernel is ``exp(-d^2 / T^2)`` with
+T = side/2 -> max(0.5, side/20), exponential in the epoch (its `SOM` defaults, batch rule, PCA
+initialisation). A library whose Gaussian is written ``exp(-d^2 / (2 sigma^2))`` gets
+sigma = T / sqrt(2), so that its first (and, where it takes one, its last) kernel is exactly
+protoflow's; each decays the way that library allows:
 
-MiniSom (and somoclu) are skipped where a short timed run predicts more than `--budget` seconds,
-and the table says so. somoclu is GPL-3: it is only imported here, never by protoflow, and
-skipped when it is not installed (see benchmarks/README.md). Writes the "## SOM" section of
-`--out` between ``<!-- som:begin -->`` and ``<!-- som:end -->`` (other sections are left alone)
-and, with --scaling, the figure `--figure`.
+- MiniSom 2.3.6: `train_batch` runs 10 * n_samples iterations (one sample each, in order: an
+  online rule), sigma = side / 6, learning rate 0.5, its default asymptotic decay, PCA init.
+- somoclu 1.7.6: planar, rectangular, its defaults otherwise (batch rule, radius
+  min(side)/2 -> 1, Gaussian), PCA init.
+- xpysom 1.0.7 (batch SOM on NumPy, CuPy when asked; here ``xp=numpy``): sigma = T_max with
+  ``std_coeff = 1/sqrt(2)`` (its kernel is ``exp(-d^2 / (2 std_coeff^2 sigma^2))``, so this is
+  protoflow's kernel), sigmaN = T_min, ``decay_function="exponential"`` (protoflow's schedule),
+  Gaussian, rectangular, ``random_weights_init`` (data samples, seed 0): its
+  ``pca_weights_init`` spans [-1, 1] x the eigenvectors around the origin, without the data's
+  mean or scale (its docstring asks for normalised data), so on raw data it starts far away.
+  The batch rule's learning rate cancels (numerator and denominator); ``n_parallel`` default.
+- intrasom 1.1.3 (batch SOM): ``lattice="rect"``, ``mapshape="planar"``, no normalisation,
+  ``initialization="pca"``, Gaussian, ``faster=True`` (its exact-BMU profile for complete
+  data), default ``n_job``. Training is always a rough and a fine-tuning phase, each with a
+  linear radius ramp: 5 + 5 epochs with radius T_max/sqrt2 -> sqrt(T_max T_min)/sqrt2 ->
+  T_min/sqrt2 (two linear pieces through the geometric midpoint of protoflow's schedule).
+- torchsom 1.3.1 (PyTorch, CPU here): its mini-batch rule ``w += lr/B sum h (x - w)`` with
+  B = 256 (an under-relaxed batch step per mini-batch: 1 epoch = n/256 updates; full batch
+  would be one update per epoch, too few for 10 epochs; benchmarks/bench_gpu.py runs torchsom's
+  own full-batch setup), learning rate 0.95 with ``asymptotic_decay`` (its published benchmark
+  setting), sigma = T_max/sqrt2 with ``sig_inverse_decay_to_one`` (it offers no other end
+  point), Gaussian, rectangular, PCA init, float32, ``search_backend="torch"``, seed 0. Its
+  `fit` also computes QE and TE of every mini-batch (it always does); that is in its time.
+- scikit-learn KMeans: k = map size, max_iter = 10, n_init = 1, k-means++.
+
+Every codebook is scored by the same code, `score` (protoflow's `quantization_error` and
+`topographic_error` through ``PrototypeSet(W, Lattice(rows, cols))``: QE = mean distance to the
+BMU, TE = fraction of samples whose two nearest prototypes are not 4-neighbours; k-means has no
+map, so no TE). Each library runs in a forked child so its time and memory are its own; the
+time is the best of `--repeats` runs (fewer when one run takes over half the budget: the row
+says how many), the QE / TE those of the first run (every recipe is seeded). "peak extra MiB"
+is the rise of VmHWM over the child's starting RSS (the data are already there), "peak RSS
+MiB" the child's VmHWM including the data. "epoch/floor" is the time of one epoch (fit time /
+epochs, init included) over the time of one bare (n_samples x n_units) float64 product X @ W.T
+on the same data, computed in row blocks into a reused buffer (the least work any exact epoch
+must do); float32 rows are divided by the same float64 floor. "time / pf", "QE / pf" and
+"TE / pf" are ratios to "protoflow batch" in the same workload of the same run, and the peers
+table says whether protoflow is on the QE/TE Pareto front of all the SOM peers (no peer at
+least as good on both and better on one).
+
+Competitors are skipped where short timed runs predict more than `--budget` seconds (MiniSom:
+always probed; somoclu, xpysom, intrasom, torchsom: probed when n_samples x n_units > 5e6, on
+at most 20,000 rows, extrapolated linearly in n), and the table says so. Peers that do not
+import are skipped with a printed note. xpysom, intrasom and torchsom are installed with
+``pip install --no-deps --target /tmp/<name>_pkgs`` (benchmarks/README.md) and found in
+`--peer-dirs`, appended to sys.path so they never shadow this environment's packages. somoclu
+is GPL-3: it is only imported here, never by protoflow. Writes the "## SOM" section of `--out`
+between ``<!-- som:begin -->`` and ``<!-- som:end -->`` (other sections are left alone) and,
+with --scaling, the figure `--figure` (fit time and time / protoflow against n_samples and map
+size). ``--check-peers`` trains every peer on a tiny problem in-process and prints JSON
+(codebook, shape, QE, TE or the reason it was skipped), for tests/test_bench_peers.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import io
 import json
+import math
 import multiprocessing as mp
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,24 +98,36 @@ ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
 #: a child that has not answered by then is killed and its row says so
 CHILD_TIMEOUT_S = 900
+#: where ``pip install --no-deps --target`` put each peer (benchmarks/README.md)
+PEER_DIRS = ("/tmp/xpysom_pkgs", "/tmp/isom_pkgs", "/tmp/torchsom_pkgs")
+#: above this n_samples x n_units a peer's time is predicted (and checked against the budget)
+PROBE_ABOVE = 5 * 10**6
+#: the most rows a prediction probe trains on
+PROBE_ROWS = 20_000
+#: torchsom's mini-batch on CPU
+TORCHSOM_BATCH = 256
 
 
 # -- workloads ----------------------------------------------------------------------------------
 
 
 def standardise(X: np.ndarray) -> np.ndarray:
+    """Columns to zero mean and unit variance (constant columns only centred)."""
     sd = X.std(axis=0)
     return (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
 
 def clustered(n: int, dim: int = 50, seed: int = 0) -> np.ndarray:
+    """scikit-learn's make_blobs: n x dim around 20 centres."""
     from sklearn.datasets import make_blobs
 
     return make_blobs(n_samples=n, n_features=dim, centers=20, random_state=seed)[0]
 
 
 def load_workload(name: str) -> tuple[np.ndarray, int]:
-    """(X, map side) of a named workload."""
+    """(X, map side) of a named workload: digits (standardised, 20x20), gmm (25,000 x 10, 20x20),
+    clustered (make_blobs 60,000 x 50, 30x30), blobs (make_blobs 100,000 x 50, 30x30), mnist
+    (PCA 50 of the 60,000 training images, 30x30)."""
     if name == "digits":
         from sklearn.datasets import load_digits
 
@@ -80,6 +136,8 @@ def load_workload(name: str) -> tuple[np.ndarray, int]:
         return gaussian_mixture(25_000, 10), 20
     if name == "clustered":
         return clustered(60_000), 30
+    if name == "blobs":
+        return clustered(100_000), 30
     if name == "mnist":
         from sklearn.decomposition import PCA
 
@@ -193,13 +251,125 @@ def run_kmeans(X: np.ndarray, k: int, iterations: int) -> Callable[[], np.ndarra
     return fn
 
 
+def temperatures(side: int) -> tuple[float, float]:
+    """protoflow's default (T_max, T_min) on a side x side map: the schedule the peers match."""
+    from protoflow_som.model import T_MAX_FRACTION, T_MIN_FRACTION
+
+    return T_MAX_FRACTION * side, max(0.5, T_MIN_FRACTION * side)
+
+
+def run_xpysom(X: np.ndarray, side: int, epochs: int) -> Callable[[], np.ndarray]:
+    """xpysom's batch SOM on NumPy (recipe in the module docstring)."""
+    def fn() -> np.ndarray:
+        with contextlib.redirect_stdout(io.StringIO()):  # "CuPy could not be imported"
+            from xpysom import XPySom
+        t_max, t_min = temperatures(side)
+        som = XPySom(side, side, X.shape[1], sigma=t_max, sigmaN=t_min, decay_function="exponential",
+                     neighborhood_function="gaussian", std_coeff=math.sqrt(0.5),
+                     topology="rectangular", random_seed=0, xp=np)
+        som.random_weights_init(X)
+        som.train(X, epochs)
+        return np.asarray(som.get_weights(), dtype=np.float64).reshape(-1, X.shape[1])  # (x, y, D)
+    return fn
+
+
+def run_intrasom(X: np.ndarray, side: int, epochs: int) -> Callable[[], np.ndarray]:
+    """intrasom's batch SOM, rough + fine-tuning (recipe in the module docstring; epochs >= 2).
+    It writes result files and prints progress, so it runs in a temporary folder, silenced."""
+    def fn() -> np.ndarray:
+        t_max, t_min = (t / math.sqrt(2) for t in temperatures(side))
+        t_mid = math.sqrt(t_max * t_min)
+        rough = epochs // 2
+        cwd = os.getcwd()
+        with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            os.chdir(tmp)
+            try:
+                from intrasom import SOMFactory
+
+                som = SOMFactory.build(X, mapsize=(side, side), mapshape="planar", lattice="rect",
+                                       normalization=None, initialization="pca",
+                                       neighborhood="gaussian", training="batch", name="bench",
+                                       faster=True)
+                som.train(save=False, summary=False, train_rough_len=rough,
+                          train_rough_radiusin=t_max, train_rough_radiusfin=t_mid,
+                          train_finetune_len=epochs - rough, train_finetune_radiusin=t_mid,
+                          train_finetune_radiusfin=t_min)
+            finally:
+                os.chdir(cwd)
+        return np.asarray(som.codebook.matrix, dtype=np.float64)  # row-major (rows, cols)
+    return fn
+
+
+def run_torchsom(X: np.ndarray, side: int, epochs: int, batch_size: int = TORCHSOM_BATCH,
+                 device: str = "cpu", rows: int | None = None, sigma: float | None = None,
+                 sigma_decay: str = "sig_inverse_decay_to_one") -> Callable[[], np.ndarray]:
+    """torchsom's SOM (recipe in the module docstring); `rows` x `side` when rows is given, and
+    `sigma` / `sigma_decay` override the matched schedule (bench_gpu.py's published setup)."""
+    def fn() -> np.ndarray:
+        import torch
+        from torchsom import SOM as TorchSOM
+
+        x = side if rows is None else rows
+        som = TorchSOM(x=x, y=side, num_features=X.shape[1], epochs=epochs,
+                       batch_size=min(batch_size, len(X)),
+                       sigma=temperatures(max(x, side))[0] / math.sqrt(2) if sigma is None else sigma,
+                       learning_rate=0.95, lr_decay_function="asymptotic_decay",
+                       sigma_decay_function=sigma_decay, neighborhood_function="gaussian",
+                       topology="rectangular", initialization_mode="pca", search_backend="torch",
+                       device=device, random_seed=0)
+        data = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=device)
+        som.initialize_weights(data, mode="pca")
+        som.fit(data, verbose=False)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return som.weights.detach().cpu().numpy().reshape(-1, X.shape[1]).astype(np.float64)
+    return fn
+
+
+#: peer name -> (module to import, runner(X, side, epochs), the fewest epochs it can train)
+PEERS: dict[str, tuple[str, Callable[[np.ndarray, int, int], Callable[[], np.ndarray]], int]] = {
+    "xpysom": ("xpysom", run_xpysom, 1),
+    "intrasom": ("intrasom", run_intrasom, 2),
+    "torchsom": ("torchsom", run_torchsom, 1),
+}
+
+#: what --libraries may name (all by default); the scaling series run the SOM peers only
+ALL_LIBRARIES = ("float32", "desom-schedule", "minisom", "somoclu", *PEERS, "kmeans")
+SCALING_LIBRARIES = ("minisom", "somoclu", *PEERS)
+
+
+
+def add_peer_dirs(dirs: tuple[str, ...] | list[str] = PEER_DIRS) -> None:
+    """Append the existing ``pip install --target`` folders to sys.path (appended: this
+    environment's numpy, scipy, torch stay first)."""
+    for d in dirs:
+        if Path(d).is_dir() and d not in sys.path:
+            sys.path.append(d)
+
+
+@functools.cache
+def import_error(module: str) -> str | None:
+    """None when `module` imports (now, in the parent, so no child's time includes the import;
+    its prints silenced), else the reason."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            __import__(module)
+    except Exception as exc:  # not installed, or a broken dependency
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 def have(module: str) -> bool:
     """Import `module` now (in the parent, so no child's time includes the import) if present."""
-    try:
-        __import__(module)
-    except Exception:
-        return False
-    return True
+    return import_error(module) is None
+
+
+def score(W: np.ndarray, X: np.ndarray, rows: int, cols: int, topo: bool = True) -> tuple[float, float | None]:
+    """(QE, TE) of the codebook W (rows * cols, n_features), unit r * cols + c, on X: the one
+    scoring every library gets (protoflow's metrics on a rectangular planar Lattice)."""
+    model = PrototypeSet(W, Lattice(rows, cols))
+    return quantization_error(model, X), (topographic_error(model, X) if topo else None)
 
 
 def predicted_seconds(make: Callable[[int], Callable[[], np.ndarray]], full: int, probe: int) -> float:
@@ -214,11 +384,25 @@ def predicted_seconds(make: Callable[[int], Callable[[], np.ndarray]], full: int
     return t1 + per_unit * max(full - probe, 0)
 
 
+def predicted_epochs(make: Callable[[np.ndarray, int], Callable[[], np.ndarray]], X: np.ndarray,
+                     n_units: int, epochs: int, probe: int) -> float:
+    """Predicted seconds of `epochs` epochs of make(X, epochs): 0 (not probed) at most
+    PROBE_ABOVE sample-units, else probes of `probe` and 2 * `probe` epochs on at most
+    PROBE_ROWS rows, extrapolated linearly in n_samples."""
+    n = len(X)
+    if n * n_units <= PROBE_ABOVE:
+        return 0.0
+    m = min(n, PROBE_ROWS)
+    return predicted_seconds(lambda e: make(X[:m], e), epochs, probe) * n / m
+
+
 # -- one workload ---------------------------------------------------------------------------------
 
 
 def bench_workload(name: str, X: np.ndarray, side: int, epochs: int, budget: float,
-                   libraries: tuple[str, ...]) -> list[dict[str, Any]]:
+                   libraries: tuple[str, ...], repeats: int = 1) -> list[dict[str, Any]]:
+    """Every library of `libraries` (plus protoflow's default batch SOM) on X with a side x side
+    map: one row each (time best of `repeats`, memory, QE, TE, or why it was skipped)."""
     K = side * side
     floor = matmul_floor(X, K, repeats=3 if len(X) * K < 10**9 else 1)
     rows: list[dict[str, Any]] = []
@@ -230,21 +414,36 @@ def bench_workload(name: str, X: np.ndarray, side: int, epochs: int, budget: flo
                                "library": lib, "floor_s": floor, "note": note}
         if predicted is not None and np.isfinite(predicted):
             row["predicted_s"] = predicted
-        if fn is not None:
+        if fn is None:
+            print(f"note: {lib} on {name}: {note}", file=sys.stderr, flush=True)
+        else:
             seconds, mib, rss, W, err = measure(fn)
+            times = [seconds]
+            # further runs only for the time; one run over half the budget is enough
+            while not err and len(times) < repeats and seconds <= budget / 2:
+                t, m2, r2, _, err2 = measure(fn)
+                if err2:
+                    break
+                times.append(t)
+                mib, rss = max(mib, m2), max(rss, r2)
             if err:
                 row["note"] = err
             else:
-                model = PrototypeSet(W, Lattice(side, side))
-                row.update(seconds=seconds, peak_mib=mib, peak_rss_mib=rss,
-                           epoch_over_floor=seconds / epochs / floor,
-                           qe=quantization_error(model, X),
-                           te=topographic_error(model, X) if topo else None)
+                qe, te = score(W, X, side, side, topo)
+                row.update(seconds=min(times), seconds_runs=times, runs=len(times), peak_mib=mib,
+                           peak_rss_mib=rss, epoch_over_floor=min(times) / epochs / floor, qe=qe,
+                           te=te)
         rows.append(row)
-        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}),
-              flush=True)
+        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()},
+                         default=float), flush=True)
 
-    record("protoflow batch", run_protoflow(X, side, epochs))
+    def budgeted(lib: str, make: Callable[[int], Callable[[], np.ndarray]], est: float) -> None:
+        if est <= budget:
+            record(lib, make(epochs))
+        else:
+            record(lib, None, f"skipped: predicted {est:.0f} s > {budget:.0f} s", predicted=est)
+
+    record(OURS, run_protoflow(X, side, epochs))
     if "float32" in libraries:
         record("protoflow batch float32", run_protoflow(X, side, epochs, dtype="float32"))
     if "desom-schedule" in libraries:
@@ -252,24 +451,22 @@ def bench_workload(name: str, X: np.ndarray, side: int, epochs: int, budget: flo
                run_protoflow(X, side, epochs, t_max=float(side), t_min=0.1))
     if "minisom" in libraries:
         est = predicted_seconds(lambda it: run_minisom(X, side, it), epochs * n, min(2000, n))
-        if est <= budget:
-            record("MiniSom train_batch", run_minisom(X, side, epochs * n))
-        else:
-            record("MiniSom train_batch", None, f"skipped: predicted {est:.0f} s > {budget:.0f} s",
-                   predicted=est)
+        budgeted(MINISOM, lambda _: run_minisom(X, side, epochs * n), est)
     if "somoclu" in libraries:
         if not have("somoclu"):
-            record("somoclu", None, "skipped: somoclu not installed")
+            record(SOMOCLU, None, "skipped: somoclu not installed")
         else:
-            est = 0.0
-            if n > 100_000:  # probe 1 and 2 epochs on 5% of the rows; somoclu is linear in n
-                m = n // 20
-                est = predicted_seconds(lambda e: run_somoclu(X[:m], side, e), epochs, 1) * n / m
-            if est <= budget:
-                record("somoclu", run_somoclu(X, side, epochs))
-            else:
-                record("somoclu", None, f"skipped: predicted {est:.0f} s > {budget:.0f} s",
-                       predicted=est)
+            est = predicted_epochs(lambda Xs, e: run_somoclu(Xs, side, e), X, K, epochs, 1)
+            budgeted(SOMOCLU, lambda e: run_somoclu(X, side, e), est)
+    for peer, (module, runner, fewest) in PEERS.items():
+        if peer not in libraries:
+            continue
+        why = import_error(module)
+        if why is not None:
+            record(peer, None, f"skipped: {peer} not importable ({why[:120]})")
+            continue
+        est = predicted_epochs(lambda Xs, e, r=runner: r(Xs, side, e), X, K, epochs, fewest)
+        budgeted(peer, lambda e, r=runner: r(X, side, e), est)
     if "kmeans" in libraries:
         record("scikit-learn KMeans", run_kmeans(X, K, epochs), topo=False)
     return rows
@@ -278,7 +475,7 @@ def bench_workload(name: str, X: np.ndarray, side: int, epochs: int, budget: flo
 # -- report ---------------------------------------------------------------------------------------
 
 OURS, MINISOM, SOMOCLU = "protoflow batch", "MiniSom train_batch", "somoclu"
-MAIN_WORKLOADS = ("digits", "gmm", "clustered", "mnist")
+MAIN_WORKLOADS = ("digits", "gmm", "blobs", "clustered", "mnist")
 MEMORY_LIMIT_MIB = 24 * 1024
 
 
@@ -286,15 +483,41 @@ def _fmt(v: Any, spec: str) -> str:
     return "—" if v is None else format(v, spec)
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    out = ["| workload | library | time (s) | epoch / floor | peak extra MiB | peak RSS MiB | QE | TE | note |",
-           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+def _label(r: dict[str, Any]) -> str:
+    return f"{r['workload']} {r['n']:,}x{r['dim']}, {r['map']}"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def with_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of the rows with time_ratio, qe_ratio, te_ratio: each over "protoflow batch"'s in
+    the same workload (label) of the same list (None where either is missing or ours is 0)."""
+    ours = {_label(r): r for r in rows if r["library"] == OURS and "seconds" in r}
+    out = []
     for r in rows:
+        o = ours.get(_label(r), {})
+        out.append({**r, "time_ratio": _ratio(r.get("seconds"), o.get("seconds")),
+                    "qe_ratio": _ratio(r.get("qe"), o.get("qe")),
+                    "te_ratio": _ratio(r.get("te"), o.get("te"))})
+    return out
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The markdown table of every row, with the ratios to protoflow's ("pf")."""
+    out = ["| workload | library | time (s) | runs | epoch / floor | peak extra MiB | peak RSS MiB | QE | TE "
+           "| time / pf | QE / pf | TE / pf | note |",
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in with_ratios(rows):
         out.append(
-            f"| {r['workload']} {r['n']:,}x{r['dim']}, {r['map']} | {r['library']} | "
-            f"{_fmt(r.get('seconds'), '.2f')} | {_fmt(r.get('epoch_over_floor'), '.2f')} | "
+            f"| {_label(r)} | {r['library']} | "
+            f"{_fmt(r.get('seconds'), '.2f')} | {_fmt(r.get('runs'), 'd')} | "
+            f"{_fmt(r.get('epoch_over_floor'), '.2f')} | "
             f"{_fmt(r.get('peak_mib'), '.0f')} | {_fmt(r.get('peak_rss_mib'), '.0f')} | "
-            f"{_fmt(r.get('qe'), '.4f')} | {_fmt(r.get('te'), '.4f')} | {r.get('note', '')} |"
+            f"{_fmt(r.get('qe'), '.4f')} | {_fmt(r.get('te'), '.4f')} | "
+            f"{_fmt(r['time_ratio'], '.2f')} | {_fmt(r['qe_ratio'], '.3f')} | "
+            f"{_fmt(r['te_ratio'], '.2f')} | {r.get('note', '')} |"
         )
     return "\n".join(out)
 
@@ -304,11 +527,46 @@ def _groups(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     competitors that carry a predicted time)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for r in rows:
-        label = f"{r['workload']} {r['n']:,}x{r['dim']}, {r['map']}"
-        group = out.setdefault(label, {})
+        group = out.setdefault(_label(r), {})
         if "seconds" in r or "predicted_s" in r:
             group[r["library"]] = r
     return out
+
+
+def som_peers(group: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The measured rows of the other SOM libraries in a workload (not protoflow's variants,
+    not k-means, which has no TE)."""
+    return [r for lib, r in group.items()
+            if not lib.startswith("protoflow") and "seconds" in r and r.get("te") is not None]
+
+
+def dominates(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """a is at least as good as b on QE and TE and better on one (lower is better)."""
+    return a["qe"] <= b["qe"] and a["te"] <= b["te"] and (a["qe"] < b["qe"] or a["te"] < b["te"])
+
+
+def pareto(rows: list[dict[str, Any]]) -> str:
+    """Per workload: is protoflow on the QE/TE Pareto front of itself and every measured SOM
+    peer, which peers dominate it, which peers are on the front, and how far from the best peer
+    QE (ratio) and TE (difference: a collapsed map can have TE 0) it is."""
+    lines = ["| workload | SOM peers measured | protoflow on the QE/TE front | dominated by | "
+             "peers on the front | QE / best peer QE | TE - best peer TE | fastest peer time / pf |",
+             "| --- | --- | --- | --- | --- | ---: | ---: | ---: |"]
+    for label, group in _groups(rows).items():
+        ours = group.get(OURS)
+        peers = som_peers(group)
+        if ours is None or "seconds" not in ours or ours.get("te") is None or not peers:
+            continue
+        over = [p["library"] for p in peers if dominates(p, ours)]
+        everyone = [*peers, ours]
+        front = [p["library"] for p in peers if not any(dominates(q, p) for q in everyone)]
+        lines.append(
+            f"| {label} | {', '.join(p['library'] for p in peers)} | {'no' if over else 'yes'} | "
+            f"{', '.join(over) or '—'} | {', '.join(front) or '—'} | "
+            f"{_fmt(_ratio(ours['qe'], min(p['qe'] for p in peers)), '.3f')} | "
+            f"{ours['te'] - min(p['te'] for p in peers):+.4f} | "
+            f"{_fmt(_ratio(min(p['seconds'] for p in peers), ours['seconds']), '.1f')} |")
+    return "\n".join(lines)
 
 
 def targets(rows: list[dict[str, Any]]) -> tuple[str, int, int]:
@@ -345,7 +603,7 @@ def targets(rows: list[dict[str, Any]]) -> tuple[str, int, int]:
             add(label, "batch epoch <= 2x the matmul floor", ours["epoch_over_floor"], ".2f",
                 ours["epoch_over_floor"] <= 2)
             continue
-        soms = [rs[k] for k in (MINISOM, SOMOCLU) if k in rs and "seconds" in rs[k]]
+        soms = som_peers(rs)
         missing = "competitor skipped or not installed"
         for lib, need, text in ((MINISOM, 20.0, ">= 20x faster than MiniSom train_batch"),
                                 (SOMOCLU, 1.0, "faster than somoclu")):
@@ -371,8 +629,9 @@ def targets(rows: list[dict[str, Any]]) -> tuple[str, int, int]:
 
 
 def figure(rows: list[dict[str, Any]], path: Path, epochs: int) -> bool:
-    """Scaling curves (time against n_samples and against map units, log-log) as a PNG."""
-    series = [r for r in rows if r["workload"].startswith("scaling") and "seconds" in r]
+    """Scaling curves as a PNG: fit time (top) and time / protoflow's (bottom) against n_samples
+    (left) and map units (right), log-log, one line per library."""
+    series = [r for r in with_ratios(rows) if r["workload"].startswith("scaling") and "seconds" in r]
     if not series:
         return False
     import matplotlib
@@ -380,21 +639,29 @@ def figure(rows: list[dict[str, Any]], path: Path, epochs: int) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, wl, xkey, xlabel in ((axes[0], "scaling n", "n", "n_samples (50 dims, 20x20 map)"),
-                                 (axes[1], "scaling map", "units", "map units (20,000 x 50)")):
-        pts = [r for r in series if r["workload"] == wl]
-        for r in pts:
-            r["units"] = int(r["map"].split("x")[0]) ** 2
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharex="col")
+    libs = list(dict.fromkeys(r["library"] for r in series))
+    colours = {lib: f"C{i}" for i, lib in enumerate(libs)}
+    for col, (wl, xkey, xlabel) in enumerate((("scaling n", "n", "n_samples (50 dims, 20x20 map)"),
+                                              ("scaling map", "units", "map units (20,000 x 50)"))):
+        pts = [{**r, "units": int(r["map"].split("x")[0]) ** 2} for r in series if r["workload"] == wl]
+        top, bottom = axes[0][col], axes[1][col]
         for lib in dict.fromkeys(r["library"] for r in pts):
-            xs = [(r[xkey], r["seconds"]) for r in pts if r["library"] == lib]
-            ax.plot(*zip(*xs, strict=True), marker="o", label=lib)
+            mine = [r for r in pts if r["library"] == lib]
+            top.plot([r[xkey] for r in mine], [r["seconds"] for r in mine], marker="o", label=lib,
+                     color=colours[lib])
+            ratio = [(r[xkey], r["time_ratio"]) for r in mine if r["time_ratio"] is not None]
+            if ratio and lib != OURS:
+                bottom.plot(*zip(*ratio, strict=True), marker="o", label=lib, color=colours[lib])
         floor = sorted({(r[xkey], epochs * r["floor_s"]) for r in pts})
         if floor:
-            ax.plot(*zip(*floor, strict=True), "k--", label=f"{epochs} x matmul floor")
-        ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=f"fit time, {epochs} epochs (s)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+            top.plot(*zip(*floor, strict=True), "k--", label=f"{epochs} x matmul floor")
+        top.set(xscale="log", yscale="log", ylabel=f"fit time, {epochs} epochs (s)")
+        bottom.axhline(1.0, color=colours.get(OURS, "k"), lw=1)
+        bottom.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="time / protoflow batch")
+        for ax in (top, bottom):
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -412,34 +679,87 @@ def report(rows: list[dict[str, Any]], a: argparse.Namespace, command: str, wher
     fig = ""
     if a.figure and figure(rows, a.figure, a.epochs):
         rel = os.path.relpath(a.figure, a.out.parent) if a.out else a.figure
-        fig = f"\n![SOM scaling: fit time against n_samples and map size]({rel})\n"
+        fig = (f"\n![SOM scaling: fit time, and time over protoflow's, against n_samples and map "
+               f"size]({rel})\n")
+    front = pareto(rows)
     body = (f"Measured with `{command}` (under `flock /tmp/protoflow-heavy.lock`) on {where}; "
             f"{a.epochs} epochs everywhere; the settings of each library are in the script's "
             "docstring. Times are wall-clock seconds of the whole fit (initialisation included) "
-            "in a forked child; the machine is shared, so expect a few per cent of noise.\n\n"
+            "in a forked child, the best of \"runs\" runs; \"/ pf\" columns are ratios to "
+            "\"protoflow batch\" in the same workload of the same run; every codebook is scored by "
+            "the same code (QE: mean distance to the BMU; TE: first and second BMU not "
+            "4-neighbours). The machine is shared, so expect a few per cent of noise.\n\n"
             + ("**Partial run**: it was stopped before every workload was measured.\n\n" if partial else "")
-            + f"{table(rows)}\n{fig}\n### SOM targets (ratios within this run): {passed} of {checked} "
+            + f"{table(rows)}\n{fig}\n"
+            + (f"### SOM peers: protoflow on the QE/TE Pareto front (same run)\n\n{front}\n\n"
+               if front.count("\n") > 1 else "")
+            + f"### SOM targets (ratios within this run): {passed} of {checked} "
             f"checks pass\n\n{tgt}\n")
     print(body)
     if a.out:
         write_section(a.out, "som", "## SOM", body)
 
 
+def check_peers(epochs: int = 2) -> dict[str, Any]:
+    """Every SOM (protoflow and the peers) on a tiny problem (300 x 5 blobs, 6x6 map), in this
+    process: {name: {"shape", "qe", "te", "codebook"} or {"skipped": why}}."""
+    from sklearn.datasets import make_blobs
+
+    X = make_blobs(n_samples=300, n_features=5, centers=4, random_state=0)[0]
+    side = 6
+    runners: dict[str, tuple[str | None, Callable[[], np.ndarray]]] = {
+        "protoflow": ("protoflow_som", run_protoflow(X, side, epochs)),
+        "minisom": ("minisom", run_minisom(X, side, epochs * len(X))),
+        "somoclu": ("somoclu", run_somoclu(X, side, epochs)),
+        **{peer: (module, runner(X, side, max(epochs, fewest)))
+           for peer, (module, runner, fewest) in PEERS.items()},
+    }
+    out: dict[str, Any] = {"X": X.tolist(), "side": side}
+    for name, (module, fn) in runners.items():
+        why = import_error(module) if module else None
+        if why is not None:
+            out[name] = {"skipped": why}
+            continue
+        try:
+            W = fn()
+        except Exception as exc:  # reported, so the test says which peer broke
+            out[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            continue
+        qe, te = score(W, X, side, side)
+        out[name] = {"shape": list(W.shape), "qe": qe, "te": te, "codebook": W.tolist()}
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--workloads", nargs="*", default=list(MAIN_WORKLOADS))
     p.add_argument("--scaling", action="store_true", help="n_samples and map-size series")
+    p.add_argument("--scaling-n", type=int, nargs="+", default=[1_000, 10_000, 100_000, 1_000_000],
+                   help="n_samples of the n series (50 dims, 20x20 map)")
+    p.add_argument("--scaling-sides", type=int, nargs="+", default=[10, 20, 30, 40, 50],
+                   help="map sides of the map-size series (20,000 x 50)")
     p.add_argument("--memory", action="store_true", help="1,000,000 x 50 on a 40x40 map")
     p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=3, help="time: best of this many runs")
     p.add_argument("--budget", type=float, default=60.0, help="skip a competitor predicted slower")
+    p.add_argument("--libraries", nargs="+", default=list(ALL_LIBRARIES), choices=ALL_LIBRARIES,
+                   help="what runs beside protoflow's default batch SOM")
+    p.add_argument("--peer-dirs", nargs="*", default=list(PEER_DIRS),
+                   help="pip --target folders of the peers (appended to sys.path)")
     p.add_argument("--out", type=Path, default=None, help="markdown file for the ## SOM section")
-    p.add_argument("--figure", type=Path, default=ROOT / "docs" / "img" / "bench_som_scaling.png",
+    p.add_argument("--figure", type=Path, default=ROOT / "docs" / "img" / "bench_som_peers_scaling.png",
                    help="scaling figure (written when --scaling ran)")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--render", type=Path, nargs="+", default=None,
                    help="no measuring: write the section from --json files of earlier runs "
                         "(several: their rows in order; each workload's ratios stay within its run)")
+    p.add_argument("--check-peers", action="store_true",
+                   help="train each SOM on a tiny problem in-process and print JSON (for the tests)")
     a = p.parse_args()
+    add_peer_dirs(a.peer_dirs)
+    if a.check_peers:
+        print(json.dumps(check_peers()))
+        return
     if a.render:
         runs = [json.loads(path.read_text()) for path in a.render]
         a.epochs = runs[0]["epochs"]
@@ -451,9 +771,12 @@ def main() -> None:
     from _doc_sections import machine
 
     where = machine()
-    full = ("float32", "desom-schedule", "minisom", "somoclu", "kmeans")
-    for module in ("protoflow_som", "minisom", "somoclu", "sklearn.cluster"):
-        have(module)
+    chosen = tuple(a.libraries)
+    for module in ("protoflow_som", "minisom", "somoclu", "sklearn.cluster",
+                   *(m for peer, (m, _, _) in PEERS.items() if peer in chosen)):
+        why = import_error(module)
+        if why is not None:
+            print(f"note: {module} does not import, its rows are skipped ({why})", file=sys.stderr)
     rows: list[dict[str, Any]] = []
 
     def save(partial: bool) -> None:
@@ -463,18 +786,19 @@ def main() -> None:
             atomic_write_text(a.json, json.dumps({"command": command, "machine": where, "epochs": a.epochs,
                                                   "rows": rows, "partial": partial}, indent=1, default=float))
 
+    soms = tuple(lib for lib in chosen if lib in SCALING_LIBRARIES)
     plan: list[tuple[str, Callable[[], tuple[np.ndarray, int]], tuple[str, ...]]] = [
-        (name, functools.partial(load_workload, name), full) for name in a.workloads]
+        (name, functools.partial(load_workload, name), chosen) for name in a.workloads]
     if a.memory:
         plan.append(("memory", lambda: (clustered(1_000_000), 40), ()))
     if a.scaling:
-        plan += [("scaling n", functools.partial(lambda n: (clustered(n), 20), n), ("minisom", "somoclu"))
-                 for n in (1_000, 10_000, 100_000, 1_000_000)]
-        plan += [("scaling map", functools.partial(lambda side: (clustered(20_000), side), side),
-                  ("minisom", "somoclu")) for side in (10, 20, 30, 40, 50)]
+        plan += [("scaling n", functools.partial(lambda n: (clustered(n), 20), n), soms)
+                 for n in a.scaling_n]
+        plan += [("scaling map", functools.partial(lambda side: (clustered(20_000), side), side), soms)
+                 for side in a.scaling_sides]
     for name, load, libraries in plan:
         X, side = load()
-        rows += bench_workload(name, X, side, a.epochs, a.budget, libraries)
+        rows += bench_workload(name, X, side, a.epochs, a.budget, libraries, a.repeats)
         save(partial=True)
     save(partial=False)
     report(rows, a, command, where)

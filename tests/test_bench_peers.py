@@ -1,0 +1,84 @@
+"""The SOM benchmark's peers: each installed peer's adapter returns a (rows * cols, n_features)
+codebook that the shared scoring (benchmarks/bench_som.py `score`) measures like an independent
+computation; bench_gpu.py without CUDA exits as its docstring says.
+
+The peers (MiniSom, somoclu, xpysom, intrasom, torchsom) are benchmark-only installs, most in
+``pip install --target`` folders (benchmarks/README.md): each runs in a subprocess, so their
+folders never join this test session's sys.path, and a peer that does not import is skipped
+with the reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+PEERS = ("protoflow", "minisom", "somoclu", "xpysom", "intrasom", "torchsom")
+
+
+def _run(script: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
+                          timeout=600, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+@functools.cache
+def _checked() -> dict[str, Any]:
+    """bench_som.py --check-peers, once: every SOM trained on 300 x 5 blobs, 6x6 map."""
+    proc = _run("bench_som.py", "--check-peers")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _independent(W: np.ndarray, X: np.ndarray, side: int) -> tuple[float, float]:
+    """QE (mean distance to the BMU) and TE (first and second BMU not 4-neighbours), by hand."""
+    d = np.sqrt(((X[:, None, :] - W[None, :, :]) ** 2).sum(-1))
+    order = np.argsort(d, axis=1)
+    first, second = order[:, 0], order[:, 1]
+    qe = float(d[np.arange(len(X)), first].mean())
+    r1, c1 = np.divmod(first, side)
+    r2, c2 = np.divmod(second, side)
+    te = float(np.mean(np.abs(r1 - r2) + np.abs(c1 - c2) != 1))
+    return qe, te
+
+
+@pytest.mark.parametrize("peer", PEERS)
+def test_peer_codebook_and_shared_scoring(peer: str) -> None:
+    out = _checked()
+    got = out[peer]
+    if "skipped" in got:
+        pytest.skip(f"{peer} not importable: {got['skipped']}")
+    assert "error" not in got, got.get("error")
+    X, side = np.asarray(out["X"]), out["side"]
+    W = np.asarray(got["codebook"])
+    assert got["shape"] == [side * side, X.shape[1]] == list(W.shape)
+    assert np.isfinite(W).all()
+    qe, te = _independent(W, X, side)
+    assert got["qe"] == pytest.approx(qe, rel=1e-9)
+    assert got["te"] == pytest.approx(te, abs=1e-12)
+    assert 0.0 <= got["te"] <= 1.0
+
+
+def test_bench_gpu_without_cuda_exits_as_documented() -> None:
+    pytest.importorskip("torch")
+    sys.path.insert(0, str(BENCH))
+    try:
+        import bench_gpu
+    finally:
+        sys.path.remove(str(BENCH))
+    env = {"CUDA_VISIBLE_DEVICES": ""}  # no device, even on a GPU machine
+    proc = _run("bench_gpu.py", "--cases", "digits", env=env)
+    assert proc.returncode == bench_gpu.EXIT_NO_CUDA == 3
+    assert "no CUDA device" in proc.stderr and "--allow-cpu" in proc.stderr
+    proc = _run("bench_gpu.py", "--allow-cpu", "--quick", "--cases", "digits", "--repeats", "1", env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| digits 500x64 | 20x20 | 2 | protoflow (torch) |" in proc.stdout
