@@ -4,7 +4,8 @@ moving arrays between numpy and torch, and checking optional dependencies (torch
 Every component with a ``backend``/``device`` parameter uses these functions (the SOM,
 `protoflow.Inverter`, MUSIC, the autoencoder, DESOM), and so can a third-party plugin: this
 module is part of the stable plugin API (see docs/plugins.md). torch and dask are imported
-only inside the functions, so ``import protoflow`` never imports either.
+only inside the functions, so ``import protoflow`` never imports either. Code that should run
+on whichever array it is given (one body for numpy and torch) uses `protoflow.xp`.
 
 Example::
 
@@ -153,11 +154,12 @@ def torch_dtype(dtype: Any) -> Any:
         raise ConfigError(f"dtype must be float64 or float32, got {dtype!r}.") from None
 
 
-def as_tensor(array: np.ndarray, device: Any) -> Any:
-    """`array` (any shape) as a tensor of the same dtype on `device` (no copy on the CPU
-    unless the array is read-only: torch tensors are always writable)."""
+def as_tensor(array: Any, device: Any, *, dtype: Any = None) -> Any:
+    """`array` (array-like, any shape) as a tensor on `device`, of its own dtype or of the numpy
+    `dtype` given (e.g. ``np.float32`` for a network's input). No copy on the CPU unless a cast
+    is needed or the array is read-only (torch tensors are always writable)."""
     torch = require_torch()
-    array = np.ascontiguousarray(array)
+    array = np.ascontiguousarray(array, dtype=dtype)
     if not array.flags.writeable:
         array = array.copy()
     return torch.as_tensor(array, device=device)
@@ -165,7 +167,7 @@ def as_tensor(array: np.ndarray, device: Any) -> Any:
 
 def to_numpy(tensor: Any) -> np.ndarray:
     """A torch tensor (any shape) as a numpy array of the same shape and dtype, copied to the
-    CPU when needed and detached from autograd."""
+    CPU when needed and detached from autograd (`protoflow.xp.to_numpy` takes any array)."""
     return tensor.detach().cpu().numpy()
 
 

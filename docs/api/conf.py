@@ -99,6 +99,7 @@ myst_heading_anchors = 3  # the guides link to each other's sections
 protoflow_public_modules = [
     "protoflow",
     "protoflow.backend",
+    "protoflow.xp",
     "protoflow.progress",
     "protoflow.validation",
     "protoflow.params",

@@ -195,6 +195,22 @@ def test_ring_on_no_topology_falls_back_to_knn_and_warns_once():
     assert np.allclose(a.points, b.points)
 
 
+@pytest.mark.parametrize("topology, same_as", [
+    (Lattice(5, 6), {"preserve": "ring"}),
+    (NoTopology(30), {"preserve": "knn"}),
+])
+def test_auto_preserves_the_ring_on_a_map_and_the_nearest_prototypes_without_one(topology, same_as):
+    model = _model(topology=topology, seed=4)
+    z = np.random.default_rng(1).normal(size=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback warning: auto chose knn on purpose
+        auto = MUSIC(preserve="auto", radius=2, k=5).run(model, z, 3, 6)
+    ref = MUSIC(radius=2, k=5, **same_as).run(model, z, 3, 6)
+    assert np.allclose(auto.points, ref.points)
+    other = MUSIC(preserve="all").run(model, z, 3, 6)
+    assert not np.allclose(auto.points, other.points)
+
+
 def test_cluster_mode_moves_into_the_cluster():
     model = _model(topology=Lattice(5, 6), seed=3)
     cluster = [0, 1, 6, 7]

@@ -120,9 +120,9 @@ def train(
 
 
 def as_tensor(X: np.ndarray, device: Any) -> Any:
-    """float32 tensor of X on `device`."""
-    torch = require_torch()
-    return torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=device)
+    """float32 tensor of X (any shape) on `device`: the core's `protoflow.backend.as_tensor`
+    with the networks' dtype."""
+    return backend.as_tensor(X, device, dtype=np.float32)
 
 
 def apply_batched(module: Any, X: np.ndarray, device: Any) -> np.ndarray:

@@ -14,8 +14,9 @@ from protoflow.base import ControllerBase
 from protoflow.errors import ConfigError, ValidationError
 from protoflow.params import Any_, Bool, Choice, Device, Float, Int, Schema, Seed
 from protoflow.validation import check_float, check_int, check_seed
+from protoflow.xp import namespace
 from protoflow_music import sets
-from protoflow_music.solver import ROUTES, array_namespace, solve_regularized
+from protoflow_music.solver import ROUTES, solve_regularized
 
 MODES = ("auto", "informed", "cluster", "cluster-random", "free")
 
@@ -148,7 +149,7 @@ class MUSIC(ControllerBase):
         trust=Float(0.0, strict_min=True),
         trust_mode=Choice("relative", "absolute"),
         passes=Int(1),
-        preserve=Choice("all", "ring", "knn"),
+        preserve=Choice("auto", "all", "ring", "knn"),
         radius=Int(0),
         k=Int(1),
         row_normalize=Bool(),
@@ -307,7 +308,7 @@ class MUSIC(ControllerBase):
         Z (n, D), W (n_units, D), idx and valid (n, r) are all numpy arrays or all torch
         tensors on one device; the results are of the same kind.
         """
-        xp = array_namespace(Z)
+        xp = namespace(Z)
         diff = Z[:, None, :] - W[idx]
         dist = xp.sqrt((diff * diff).sum(axis=2))
         rows = 2.0 * diff
@@ -350,7 +351,7 @@ class MUSIC(ControllerBase):
         terms = {k: np.empty(n) for k in ("energy_preserve", "energy_target", "energy_reg")}
         route = ""
         Wx = W if W_dev is None else W_dev
-        xp = array_namespace(Wx)
+        xp = namespace(Wx)
         Zx, idx, valid, is_t, weight = (_like(a, Wx) for a in (Z, idx, valid, is_t, weight))
         block = max(1, _BLOCK_ELEMENTS // max(1, r * D))
         for lo in range(0, n, block):

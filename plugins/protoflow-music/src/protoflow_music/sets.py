@@ -97,6 +97,8 @@ def preserve_mask(
 ) -> np.ndarray:
     """The preservation set S of each point (disjoint from `exclude`, the targets)."""
     how = params["preserve"]
+    if how == "auto":  # the local set the model allows: its map ring, else nearest prototypes
+        how = "ring" if topology.has_topology else "knn"
     if how == "ring" and not topology.has_topology:
         if not getattr(controller, "_warned_no_topology", False):
             warnings.warn(

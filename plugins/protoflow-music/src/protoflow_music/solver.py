@@ -4,18 +4,18 @@ Every step solves ``dz = argmin ||J dz - y||^2 + lam ||dz||^2`` for a batch of p
 ``(J^T J + lam I) dz = J^T y`` (spec §2). Rows that are all zero (padding, so that points with
 constraint sets of different sizes can share one array) change neither side, so padding is exact.
 
-The same routes run on numpy arrays or on torch tensors (any device; torch is never imported
-here: a tensor arrives only from a controller with ``backend="torch"``).
+One body serves numpy arrays and torch tensors (any device) through the array-API namespace
+of `protoflow.xp`, whose `protoflow.xp.add_to_diagonal` and `protoflow.xp.cholesky_solve`
+dispatch the two steps the standard lacks; torch is never imported here (a tensor arrives only
+from a controller with ``backend="torch"``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import scipy.linalg
-
 from protoflow.errors import ConfigError
+from protoflow.xp import add_to_diagonal, cholesky_solve, device, namespace
 
 #: the exact routes, in the order `choose_route` considers them
 ROUTES = ("woodbury", "cholesky", "cg")
@@ -69,53 +69,25 @@ def solve_regularized(
         route = choose_route(r, d)
     if route not in ROUTES:
         raise ConfigError(f"parameter 'solver' must be 'auto' or one of {ROUTES}, got {route!r}")
-    xp = array_namespace(J)
+    xp = namespace(J, y)
     if n == 0 or r == 0:
-        return (np.zeros((n, d)) if xp is np else J.new_zeros((n, d))), route
-    Jt = J.swapaxes(1, 2)
+        return xp.zeros((n, d), dtype=J.dtype, device=device(J)), route
+    Jt = xp.matrix_transpose(J)
     if route == "woodbury":
         # (J^T J + lam I)^-1 J^T = J^T (J J^T + lam I)^-1 (push-through identity)
-        u = _spd_solve(_plus_diagonal(J @ Jt, lam), y[..., None])
+        u = cholesky_solve(add_to_diagonal(J @ Jt, lam), y[..., None])
         return (Jt @ u)[..., 0], route
     rhs = xp.einsum("nrd,nr->nd", J, y)
     if route == "cholesky":
-        return _spd_solve(_plus_diagonal(Jt @ J, lam), rhs[..., None])[..., 0], route
+        return cholesky_solve(add_to_diagonal(Jt @ J, lam), rhs[..., None])[..., 0], route
     return _cg(J, rhs, lam, cg_tol, cg_maxiter or 10 * d), route
-
-
-def array_namespace(a: Any) -> Any:
-    """numpy for an ndarray, else torch (the only other array type a controller passes)."""
-    if isinstance(a, np.ndarray):
-        return np
-    import torch
-
-    return torch
-
-
-def _plus_diagonal(G: Any, lam: float) -> Any:
-    """G + lam I for a batch of square matrices (n, m, m), in place."""
-    if isinstance(G, np.ndarray):
-        m = G.shape[-1]
-        G[:, np.arange(m), np.arange(m)] += lam
-    else:
-        G.diagonal(dim1=1, dim2=2).add_(lam)
-    return G
-
-
-def _spd_solve(G: Any, rhs: Any) -> Any:
-    """Solve G x = rhs for a batch of symmetric positive definite G (n, m, m), rhs (n, m, k)."""
-    if isinstance(G, np.ndarray):
-        return scipy.linalg.cho_solve((np.linalg.cholesky(G), True), rhs)
-    import torch
-
-    return torch.cholesky_solve(rhs, torch.linalg.cholesky(G))
 
 
 def _cg(J: Any, rhs: Any, lam: float, tol: float, maxiter: int) -> Any:
     """Batched conjugate gradients on v -> J^T J v + lam v, never forming the D x D matrix.
     J (n, r, D) and rhs (n, D) are numpy arrays or torch tensors (updates are out of place,
     so the same code serves both)."""
-    xp = array_namespace(J)
+    xp = namespace(J, rhs)
 
     def apply(v: Any) -> Any:
         return xp.einsum("nrd,nr->nd", J, xp.einsum("nrd,nd->nr", J, v)) + lam * v

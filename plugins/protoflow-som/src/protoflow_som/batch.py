@@ -12,40 +12,54 @@ __add__`), so the same two functions serve a single array, data arriving in piec
 distributed map-reduce. `update` is Kohonen's batch rule ``w_k = sum_j h_kj S_j / sum_j h_kj n_j``
 with h the neighbourhood kernel (`protoflow.neighborhood.gaussian_kernel` of the map distances).
 
-Memory: BMUs are found in row blocks of `block_rows(n_units)` rows, so the largest temporary is a
-(block_rows, n_units) matrix of a few MB, never the full (n_samples, n_units) one.
+Memory: BMUs are found in row blocks (`bmus`), so the largest temporary is a (rows, n_units)
+matrix of 4 MB (32 MB on a GPU), never the full (n_samples, n_units) one.
+
+Backends: every function here is one body over the array-API namespace of its arguments
+(`protoflow.xp`): numpy arrays give numpy results, torch tensors (any device) give tensors on
+that device, so ``SOM(backend="torch")`` runs this same code. The missing-data functions at the
+end are numpy only.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import sparse
 
+from protoflow.inversion import BMU_BLOCK_BYTES, bmu_search, scoring_matrix
 from protoflow.missing import masked_bmu
 from protoflow.neighborhood import gaussian_kernel
+from protoflow.xp import (
+    asarray_like,
+    bincount,
+    device,
+    namespace,
+    scatter_add,
+    to_numpy,
+)
 
-#: bytes budget for one (rows, n_units) block of scores
-_BLOCK_BYTES = 1 << 25
-
-
-def block_rows(n_units: int, itemsize: int = 8) -> int:
-    """Rows per block so that a (rows, n_units) score block takes about 32 MB (256..16384)."""
-    return int(np.clip(_BLOCK_BYTES // max(1, n_units * itemsize), 256, 16384))
+#: bytes budget for one (rows, n_units) block of scores on the CPU (`bmu_search`'s default:
+#: the scores stay in cache for the argmax pass)
+_BLOCK_BYTES = BMU_BLOCK_BYTES
+#: the same on an accelerator, where large products are what keeps it busy
+_DEVICE_BLOCK_BYTES = 1 << 25
 
 
 class BatchStats(NamedTuple):
     """Sufficient statistics of one batch epoch (or of a chunk of it).
 
-    sums : ndarray (n_units, n_features), float64: sum of the rows whose BMU is each unit
-    counts : ndarray (n_units,), float64: number of rows whose BMU is each unit
+    sums : array (n_units, n_features), float64: sum of the rows whose BMU is each unit
+    counts : array (n_units,), float64: number of rows whose BMU is each unit
     sq_error : float: sum over rows of the squared distance to the BMU
     error : float: sum over rows of the distance to the BMU (QE = error / n_samples)
+
+    The arrays are in the library and on the device of the chunk (numpy for numpy data).
     """
 
-    sums: np.ndarray
-    counts: np.ndarray
+    sums: Any
+    counts: Any
     sq_error: float
     error: float
 
@@ -59,72 +73,42 @@ class BatchStats(NamedTuple):
         return round(float(self.counts.sum()))
 
 
-def scoring_matrix(W: np.ndarray) -> np.ndarray:
-    """``[W, -||w||^2 / 2]``, shape (n_units, n_features + 1).
+def bmus(chunk: Any, S: Any) -> tuple[Any, Any]:
+    """BMU and squared distance of each row, computed in blocks (`protoflow.inversion.bmu_search`
+    with this module's block budgets: about 4 MB of scores on the CPU, 32 MB on a GPU).
 
-    For a row z, ``[z, 1] @ scoring_matrix(W).T = z.w - ||w||^2/2`` whose argmax is the BMU
-    (``||z - w||^2 = ||z||^2 - 2 (z.w - ||w||^2/2)``), so a block costs one matrix product
-    and one argmax pass.
+    chunk : array (n, n_features); S : `scoring_matrix` of the prototypes, same dtype, library
+    and device. Returns (bmu (n,) int64, squared distance (n,) float64, clipped at 0), there.
     """
-    W64 = np.asarray(W, dtype=np.float64)
-    return np.hstack([W, (-0.5 * np.einsum("ij,ij->i", W64, W64))[:, None].astype(W.dtype)])
+    on_cpu = str(device(S)) == "cpu"
+    return bmu_search(chunk, S, block_bytes=_BLOCK_BYTES if on_cpu else _DEVICE_BLOCK_BYTES)
 
 
-def bmus(chunk: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """BMU and squared distance of each row, computed in blocks.
-
-    chunk : ndarray (n, n_features); S : `scoring_matrix` of the prototypes, same dtype.
-    Returns (bmu (n,) int64, squared distance (n,) float64, clipped at 0).
-    """
-    n, d = chunk.shape
-    K = S.shape[0]
-    rows = block_rows(K, S.dtype.itemsize)
-    out = np.empty(n, dtype=np.int64)
-    d2 = np.empty(n, dtype=np.float64)
-    aug = np.empty((min(rows, n), d + 1), dtype=S.dtype)
-    aug[:, d] = 1.0
-    # one score buffer for all blocks: a fresh (rows, K) array per block costs page faults
-    # comparable to the product itself
-    scores_buf = np.empty((min(rows, n), K), dtype=S.dtype)
-    St = S.T
-    for start in range(0, n, rows):
-        block = chunk[start : start + rows]
-        m = len(block)
-        a = aug[:m]
-        a[:, :d] = block
-        scores = np.matmul(a, St, out=scores_buf[:m])
-        idx = scores.argmax(axis=1)
-        out[start : start + m] = idx
-        best = np.take_along_axis(scores, idx[:, None], axis=1)[:, 0].astype(np.float64)
-        b64 = block.astype(np.float64, copy=False)
-        d2[start : start + m] = np.einsum("ij,ij->i", b64, b64) - 2.0 * best
-    np.maximum(d2, 0.0, out=d2)  # cancellation can leave tiny negatives
-    return out, d2
-
-
-def accumulate(chunk: np.ndarray, W: np.ndarray, *, S: np.ndarray | None = None) -> BatchStats:
+def accumulate(chunk: Any, W: Any, *, S: Any = None) -> BatchStats:
     """The map step: per-unit sums and counts of one chunk under prototypes W.
 
     Parameters
     ----------
-    chunk : ndarray of shape (n, n_features), float64 or float32 (same dtype as W)
-    W : ndarray of shape (n_units, n_features), the current prototypes
+    chunk : array of shape (n, n_features), float64 or float32 (same dtype as W); numpy, or a
+        tensor on the compute device
+    W : array of shape (n_units, n_features), the current prototypes (chunk's library/device)
     S : optional precomputed ``scoring_matrix(W)`` (reuse it across the chunks of an epoch)
 
     Returns
     -------
     BatchStats with sums (n_units, n_features) and counts (n_units,) in float64.
     """
+    xp = namespace(chunk, W)
     K, D = W.shape
     if S is None:
         S = scoring_matrix(W)
     b, d2 = bmus(chunk, S)
-    n = len(b)
-    counts = np.bincount(b, minlength=K).astype(np.float64)
-    # A sparse one-hot (K, n) times the chunk: O(n * D), no dense (n, K) indicator.
-    onehot = sparse.csr_matrix((np.ones(n), (b, np.arange(n))), shape=(K, n))
-    sums = np.asarray(onehot @ chunk.astype(np.float64, copy=False))
-    return BatchStats(sums.reshape(K, D), counts, float(d2.sum()), float(np.sqrt(d2).sum()))
+    sums = xp.zeros((K, D), dtype=xp.float64, device=device(W))
+    # float64 sums in row blocks of <= 32 MB: no full float64 copy of a float32 chunk
+    rows = max(256, _DEVICE_BLOCK_BYTES // (8 * max(D, 1)))
+    for start in range(0, chunk.shape[0], rows):
+        scatter_add(b[start : start + rows], chunk[start : start + rows], K, out=sums)
+    return BatchStats(sums, bincount(b, K), float(xp.sum(d2)), float(xp.sum(xp.sqrt(d2))))
 
 
 class KernelTable:
@@ -137,42 +121,54 @@ class KernelTable:
     unreachable units) use `gaussian_kernel` directly.
 
     distances : ndarray (n_units, n_units), the topology's map distances.
+    like : optional array whose library and device the kernels are made in (e.g. the training
+        data tensor); None gives numpy.
     """
 
     #: above this many entries the gather index is stored as int32 (half the memory, slower)
     _INTP_MAX_ENTRIES = 1 << 23
 
-    def __init__(self, distances: np.ndarray) -> None:
+    def __init__(self, distances: np.ndarray, *, like: Any = None) -> None:
         self.distances = distances
+        self.like = np.empty(0) if like is None else like
         d = np.asarray(distances, dtype=np.float64)
-        self._index: np.ndarray | None = None
+        self._index: Any = None
         if d.size and np.isfinite(d).all() and d.min() >= 0 and d.max() < 2**31 and (d == np.round(d)).all():
             dtype = np.intp if d.size <= self._INTP_MAX_ENTRIES else np.int32
-            self._index = d.astype(dtype)
+            self._index = asarray_like(d.astype(dtype if isinstance(self.like, np.ndarray) else np.int64),
+                                       self.like)
             self._levels = np.arange(int(d.max()) + 1, dtype=np.float64)
 
-    def __call__(self, temperature: float) -> np.ndarray:
-        """The kernel (n_units, n_units), float64, at temperature T > 0."""
+    def __call__(self, temperature: float, rows: Any = None) -> Any:
+        """The kernel (n_units, n_units), float64, at temperature T > 0, or only its `rows`
+        (an integer array (m,), e.g. the BMUs of a minibatch): shape (m, n_units). In the
+        library and on the device of `like`."""
         if self._index is None:
-            return gaussian_kernel(self.distances, temperature)
-        return np.take(gaussian_kernel(self._levels, temperature), self._index)
+            d = self.distances if rows is None else self.distances[to_numpy(rows)]
+            return asarray_like(gaussian_kernel(d, temperature), self.like)
+        xp = namespace(self._index)
+        index = self._index if rows is None else xp.take(self._index, rows, axis=0)
+        levels = asarray_like(gaussian_kernel(self._levels, temperature), index)
+        return xp.reshape(xp.take(levels, xp.reshape(index, (-1,))), index.shape)
 
 
-def update(W: np.ndarray, stats: BatchStats, kernel: np.ndarray) -> np.ndarray:
+def update(W: Any, stats: BatchStats, kernel: Any) -> Any:
     """The reduce step's result: Kohonen's batch rule.
 
     ``w_k = (H @ sums)_k / (H @ counts)_k`` with H = kernel (n_units, n_units), symmetric
     neighbourhood weights. A unit whose weighted count is zero (no data anywhere within reach
     of the kernel: a dead unit) keeps its previous prototype.
 
-    Returns a new array of W's shape and dtype.
+    Returns a new array of W's shape (n_units, n_features), dtype and library.
     """
+    xp = namespace(W, stats.sums, kernel)
     num = kernel @ stats.sums
     den = kernel @ stats.counts
     alive = den > np.finfo(np.float64).tiny
-    out = np.array(W, dtype=np.float64, copy=True)
-    out[alive] = num[alive] / den[alive, None]
-    return out.astype(W.dtype, copy=False)
+    new = num / xp.where(alive, den, 1.0)[:, None]
+    if not bool(xp.all(alive)):  # the rare dead unit keeps its prototype
+        new = xp.where(alive[:, None], new, xp.astype(W, xp.float64))
+    return xp.astype(new, W.dtype, copy=False)
 
 
 # -- missing data (nan_policy="omit") ------------------------------------------------------------

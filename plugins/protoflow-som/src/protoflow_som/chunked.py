@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from protoflow.errors import ConfigError
-from protoflow.neighborhood import exponential_temperature, gaussian_kernel
+from protoflow.neighborhood import exponential_temperature
 from protoflow.scale import as_dask_array, map_reduce, moments
 from protoflow.topology import Lattice
 from protoflow.validation import check_seed
@@ -86,14 +86,14 @@ def fit_chunked(model: SOM, X: Any) -> SOM:
     model.topology_ = lattice
     model.n_features_in_ = int(X.shape[1])
     model._rng = rng
-    dist = lattice.distances()
+    kernel = batch.KernelTable(lattice.distances())  # gaussian_kernel by lookup, per epoch
     n, epochs = int(X.shape[0]), cfg["epochs"]
     history = np.empty(epochs)
     for e in range(epochs):
         # the in-memory schedule: epoch e sits at e / (epochs - 1) of it
         T = exponential_temperature(e, epochs - 1, cfg["t_max"], cfg["t_min"])
         stats = map_reduce(X, _accumulate, W, name="X")
-        W = batch.update(W, stats, gaussian_kernel(dist, T))
+        W = batch.update(W, stats, kernel(T))
         history[e] = stats.error / n
     model.prototypes_ = W
     model.n_iter_ = epochs

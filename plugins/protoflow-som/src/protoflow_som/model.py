@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from protoflow.backend import BACKENDS, resolve_device
+from protoflow.backend import BACKENDS, as_tensor, resolve_device
 from protoflow.base import PrototypeModelBase
 from protoflow.errors import ConfigError, TopologyError
 from protoflow.missing import NAN_POLICIES, MissingDataMixin, check_observed, mean_impute
@@ -24,7 +24,8 @@ from protoflow.validation import (
     check_memory,
     check_seed,
 )
-from protoflow_som import batch, rules, torch_backend
+from protoflow.xp import asarray_like, to_numpy
+from protoflow_som import batch, rules
 from protoflow_som.init import INIT_CHOICES, initial_prototypes
 
 ALGORITHMS = ("batch", "minibatch", "online")
@@ -83,9 +84,10 @@ class SOM(MissingDataMixin, PrototypeModelBase):
     seed : int or None
         Seeds the initialisation and the sample order.
     backend : "numpy" | "torch"
-        Array library of the "batch" and "minibatch" epochs ("online" is numpy only). The torch
-        epochs mirror the numpy ones (same schedule, same seeded sample order; they agree to
-        about 1e-12 in float64 on the CPU); prototypes_ stays a numpy array either way.
+        Array library of the "batch" and "minibatch" epochs ("online" is numpy only). Both run
+        one implementation over the array-API namespace (`protoflow.xp`): same schedule, same
+        seeded sample order; the backends agree to about 1e-12 in float64 on the CPU.
+        prototypes_ stays a numpy array either way.
     device : "cpu" | "cuda" | "cuda:N" | "auto" | None
         torch device (None: "cpu"; "auto": CUDA when available). Asking for CUDA where it is
         unavailable is a ConfigError; with backend="numpy" only "cpu"/None are accepted.
@@ -206,7 +208,7 @@ class SOM(MissingDataMixin, PrototypeModelBase):
     @staticmethod
     def _on_device(X: np.ndarray, cfg: dict[str, Any]) -> Any:
         """The training data where the epochs compute: X itself for numpy, else a tensor."""
-        return X if cfg["device"] is None else torch_backend.as_tensor(X, cfg["device"])
+        return X if cfg["device"] is None else as_tensor(X, cfg["device"])
 
     # -- training ----------------------------------------------------------------------------
 
@@ -294,38 +296,40 @@ class SOM(MissingDataMixin, PrototypeModelBase):
         missing : X holds NaN entries to omit (numpy only).
         """
         e, E = self.n_iter_, cfg["epochs"]
-        dist = self.topology_.distances()
+        table = self._kernel_table(X)
         W = self.prototypes_
         if not hasattr(self, "_rng"):  # restored from disk: continue with a fresh seeded stream
             self._rng = check_seed(self.seed)
         if cfg["algorithm"] == "batch":
             # one update per epoch: epoch e sits at e / (E - 1) of the schedule
             T = exponential_temperature(e, E - 1, cfg["t_max"], cfg["t_min"])
+            kernel = table(T)
             if missing:
                 mstats = batch.accumulate_masked(X, W)
-                self.prototypes_ = batch.update_masked(W, mstats, self._kernel_table(dist)(T))
+                self.prototypes_ = batch.update_masked(W, mstats, kernel)
                 err = mstats.error
-            elif cfg["device"] is not None:
-                self.prototypes_, err = torch_backend.batch_epoch(X, W, dist, T)
-            else:
-                stats = batch.accumulate(X, W)
-                self.prototypes_ = batch.update(W, stats, self._kernel_table(dist)(T))
+            else:  # one body for numpy and torch: W goes where X is, the result comes back
+                Wx = asarray_like(W, X)
+                stats = batch.accumulate(X, Wx)
+                self.prototypes_ = to_numpy(batch.update(Wx, stats, kernel))
                 err = stats.error
         else:
-            err = self._sample_epoch(X, W, dist, cfg, missing)
+            err = self._sample_epoch(X, W, table, cfg, missing)
         self.quantization_error_history_ = np.append(
             self.quantization_error_history_, err / X.shape[0]
         )
         self.n_iter_ = e + 1
 
-    def _kernel_table(self, dist: np.ndarray) -> batch.KernelTable:
-        """The kernel lookup of these map distances, built once per topology (not saved)."""
-        table = getattr(self, "_kernel_cache", None)
-        if table is None or table.distances is not dist:
-            table = self._kernel_cache = batch.KernelTable(dist)
-        return table
+    def _kernel_table(self, X: Any) -> batch.KernelTable:
+        """The kernel lookup of topology_'s map distances in X's library and on its device,
+        built once per topology and device (not saved; the distances are not even asked for
+        again: `Lattice.distances` checks the memory each call)."""
+        cached = getattr(self, "_kernel_cache", None)
+        if cached is None or cached[0] is not self.topology_ or _where(cached[1].like) != _where(X):
+            cached = self._kernel_cache = (self.topology_, batch.KernelTable(self.topology_.distances(), like=X))
+        return cached[1]
 
-    def _sample_epoch(self, X: Any, W: np.ndarray, dist: np.ndarray, cfg: dict[str, Any],
+    def _sample_epoch(self, X: Any, W: np.ndarray, table: batch.KernelTable, cfg: dict[str, Any],
                       missing: bool = False) -> float:
         """A minibatch or online epoch; the schedule runs over every update of every epoch."""
         e, E, algorithm = self.n_iter_, cfg["epochs"], cfg["algorithm"]
@@ -341,20 +345,21 @@ class SOM(MissingDataMixin, PrototypeModelBase):
         if algorithm == "minibatch":
             if getattr(self, "_adam", None) is None:
                 self._adam = rules.Adam(W.shape, lr0)
-            epoch = rules.minibatch_epoch if cfg["device"] is None else torch_backend.minibatch_epoch
-            if missing:
-                err = rules.minibatch_epoch(W64, X, order, dist, temperature, cfg["batch_size"],
-                                            self._adam, missing=True)
-            else:
-                err = epoch(W64, X, order, dist, temperature, cfg["batch_size"], self._adam)
+            err = rules.minibatch_epoch(W64, X, order, table, temperature, cfg["batch_size"],
+                                        self._adam, missing=missing)
         else:
 
             def rate(i: int) -> float:
                 return exponential_temperature(e * n_steps + i, total, lr0, lr0 * ONLINE_FINAL_RATE)
 
-            err = rules.online_epoch(W64, X, order, dist, temperature, rate, missing=missing)
+            err = rules.online_epoch(W64, X, order, table.distances, temperature, rate, missing=missing)
         self.prototypes_ = W64.astype(W.dtype)
         return err
+
+
+def _where(array: Any) -> tuple[type, Any]:
+    """The library (array type) and device of an array, e.g. (ndarray, "cpu")."""
+    return type(array), getattr(array, "device", None)
 
 
 def _check_dtype(value: Any) -> np.dtype:

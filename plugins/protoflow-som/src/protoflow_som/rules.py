@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from protoflow.missing import masked_bmu
 from protoflow.neighborhood import gaussian_kernel
-from protoflow_som.batch import bmus, scoring_matrix
+from protoflow.xp import asarray_like, namespace, to_numpy
+from protoflow_som.batch import KernelTable, bmus, scoring_matrix
 
 
 class Adam:
@@ -26,11 +28,11 @@ class Adam:
         self.v = np.zeros(shape)
         self.t = 0
 
-    def step(self, W: np.ndarray, grad: np.ndarray) -> None:
-        """Update W (float64, in place) with the gradient (same shape).
+    def step(self, W: Any, grad: Any) -> None:
+        """Update W (float64 (n_units, n_features), in place) with the gradient (same shape).
 
         Only operators are used (``** 0.5``, not ``np.sqrt``), so the same code steps torch
-        tensors when m, v, W and grad are tensors (`protoflow_som.torch_backend`).
+        tensors when m, v, W and grad are tensors (`minibatch_epoch` moves the moments).
         """
         b1, b2, eps = 0.9, 0.999, 1e-7
         self.t += 1
@@ -40,20 +42,22 @@ class Adam:
         W -= lr_t * self.m / (self.v**0.5 + eps)
 
 
-def distortion_gradient(W: np.ndarray, X: np.ndarray, h: np.ndarray) -> np.ndarray:
+def distortion_gradient(W: Any, X: Any, h: Any) -> Any:
     """Gradient of ``L = mean_i sum_k h_ik ||x_i - w_k||^2`` with respect to W (h fixed).
 
     W : (n_units, n_features); X : (n, n_features); h : (n, n_units) neighbourhood weights of
-    each sample's BMU. ``dL/dw_k = (2/n) sum_i h_ik (w_k - x_i)``; shape (n_units, n_features).
+    each sample's BMU (arrays of one library). ``dL/dw_k = (2/n) sum_i h_ik (w_k - x_i)``;
+    shape (n_units, n_features).
     """
-    return (2.0 / len(X)) * (h.sum(axis=0)[:, None] * W - h.T @ X)
+    xp = namespace(W, X, h)
+    return (2.0 / X.shape[0]) * (xp.sum(h, axis=0)[:, None] * W - h.T @ X)
 
 
 def minibatch_epoch(
     W: np.ndarray,
-    X: np.ndarray,
+    X: Any,
     order: np.ndarray,
-    distances: np.ndarray,
+    distances: np.ndarray | KernelTable,
     temperature: Callable[[int], float],
     batch_size: int,
     adam: Adam,
@@ -63,29 +67,43 @@ def minibatch_epoch(
     """One pass of the DESOM rule: an Adam step per minibatch on
     ``L = mean_i sum_k h(b_i, k) ||x_i - w_k||^2`` with BMUs b_i held fixed in the step.
 
-    W : float64 (n_units, n_features), updated in place. X : (n_samples, n_features).
-    order : the sample order (n_samples,). distances : (n_units, n_units) map distances.
-    missing : X holds NaN (missing entries, ``nan_policy="omit"``): BMUs use the rescaled
-    observed-coordinate distance and the loss sums over the observed coordinates only,
+    W : float64 ndarray (n_units, n_features), updated in place (at the end of the epoch).
+    X : (n_samples, n_features): a numpy array, or a tensor on the compute device (the whole
+    epoch then runs there; only W and Adam's moments, numpy between epochs, cross over).
+    order : the sample order (n_samples,). distances : (n_units, n_units) map distances, or
+    their `KernelTable` (made for X's library and device).
+    missing : X holds NaN (missing entries, ``nan_policy="omit"``; numpy only): BMUs use the
+    rescaled observed-coordinate distance and the loss sums over the observed coordinates only,
     ``dL/dw_kf = (2/n) sum_i h_ik m_if (w_kf - x_if)`` with m the observed mask.
     Returns the summed distance to the BMU seen during the epoch (before each step).
     """
+    xp = namespace(X)
+    table = distances if isinstance(distances, KernelTable) else KernelTable(distances, like=X)
+    Wx = asarray_like(W, X)  # numpy: W itself; torch on the CPU: shares W's memory
+    order_x = asarray_like(order, X)
+    # Adam.step uses only operators, so it steps tensors once its moments are tensors
+    adam.m, adam.v = asarray_like(adam.m, X), asarray_like(adam.v, X)
     err = 0.0
-    for i, start in enumerate(range(0, len(order), batch_size)):
-        xb = X[order[start : start + batch_size]].astype(np.float64, copy=False)
-        if missing:
-            b, d2 = masked_bmu(xb, W, return_distance=True)
-        else:
-            b, d2 = bmus(xb, scoring_matrix(W))
-        err += float(np.sqrt(d2).sum())
-        h = gaussian_kernel(distances[b], temperature(i))  # (n_b, n_units)
-        if missing:
-            observed = ~np.isnan(xb)
-            grad = (2.0 / len(xb)) * ((h.T @ observed) * W - h.T @ np.where(observed, xb, 0.0))
-        else:
-            grad = distortion_gradient(W, xb, h)
-        adam.step(W, grad)
-    return err
+    try:
+        for i, start in enumerate(range(0, len(order), batch_size)):
+            xb = xp.astype(xp.take(X, order_x[start : start + batch_size], axis=0), xp.float64, copy=False)
+            if missing:
+                b, d2 = masked_bmu(xb, Wx, return_distance=True)
+            else:
+                b, d2 = bmus(xb, scoring_matrix(Wx))
+            err = err + xp.sum(xp.sqrt(d2))  # stays on the device until the end
+            h = table(temperature(i), b)  # (n_b, n_units)
+            if missing:
+                observed = ~np.isnan(xb)
+                grad = (2.0 / len(xb)) * ((h.T @ observed) * Wx - h.T @ np.where(observed, xb, 0.0))
+            else:
+                grad = distortion_gradient(Wx, xb, h)
+            adam.step(Wx, grad)
+    finally:  # the moments go back to numpy even if an epoch fails half-way
+        adam.m, adam.v = to_numpy(adam.m), to_numpy(adam.v)
+    if Wx is not W:
+        W[...] = to_numpy(Wx)
+    return float(err)
 
 
 def online_epoch(

@@ -1,0 +1,243 @@
+"""One algorithm body for numpy, torch and CuPy arrays: the array-API namespace and the few
+operations the standard lacks.
+
+Write a batched kernel once against ``xp = namespace(X)`` (the `array-api-compat
+<https://data-apis.org/array-api-compat/>`_ namespace of its arguments: numpy, torch on any
+device, CuPy, ...) and call the functions below for what the array API standard does not
+offer: matrix products into a preallocated buffer, per-row dot products, scatter-add,
+weighted counts, in-place diagonal shifts and batched Cholesky solves. Each dispatches to the
+library's native routine in one place; any other array library gets a standard-only fallback.
+numpy stays the fast path: its branches call numpy (and scipy) directly, with ``out=``
+buffers and no extra copies.
+
+Example::
+
+    from protoflow.xp import asarray_like, matmul, namespace, to_numpy
+
+    xp = namespace(X)                    # numpy, torch or CuPy namespace
+    W_dev = asarray_like(W, X)           # W (numpy) where X lives
+    scores = matmul(X, W_dev.T)          # (n, n_units), on X's device
+    best = to_numpy(xp.argmax(scores, axis=1))
+
+This module is part of the stable plugin API (see docs/plugins.md and docs/backends.md). torch
+and CuPy are never imported by it: an array of theirs must already exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat
+import numpy as np
+import scipy.linalg
+from array_api_compat import is_cupy_array, is_numpy_array, is_torch_array
+from scipy import sparse
+
+from protoflow import backend
+
+#: the namespace of numpy arrays, looked up once
+_NUMPY = array_api_compat.array_namespace(np.empty(0))
+
+__all__ = [
+    "add_to_diagonal",
+    "addmm",
+    "asarray_like",
+    "bincount",
+    "cholesky_solve",
+    "device",
+    "is_array",
+    "is_numpy",
+    "matmul",
+    "namespace",
+    "rowwise_dot",
+    "scatter_add",
+    "to_numpy",
+]
+
+
+def namespace(*arrays: Any) -> Any:
+    """The array-API namespace shared by `arrays` (``array_api_compat.array_namespace``).
+
+    numpy arrays give the numpy namespace, torch tensors the torch one (whatever their device),
+    CuPy arrays CuPy's; Python scalars and None are ignored. Mixing libraries is a TypeError.
+    """
+    if all(type(a) is np.ndarray for a in arrays):  # the default backend, in a per-step loop
+        return _NUMPY
+    return array_api_compat.array_namespace(*arrays)
+
+
+def device(array: Any) -> Any:
+    """The device `array` lives on (``array_api_compat.device``): ``"cpu"`` for numpy, a
+    ``torch.device`` for a tensor; pass it as ``device=`` to the namespace's constructors."""
+    return array_api_compat.device(array)
+
+
+def is_array(obj: Any) -> bool:
+    """Whether `obj` is an array of a library `namespace` knows (numpy, torch, CuPy, ...);
+    lists and scalars are not."""
+    return array_api_compat.is_array_api_obj(obj)
+
+
+def is_numpy(array: Any) -> bool:
+    """Whether `array` is a numpy array (or numpy scalar): the fast path of every routine here."""
+    return is_numpy_array(array)
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    """`array` (any shape, any library or device) as a numpy array of the same shape and dtype:
+    numpy arrays pass through uncopied; tensors are detached from autograd and copied to the
+    host when needed."""
+    if isinstance(array, np.ndarray):
+        return array
+    if is_torch_array(array):
+        return backend.to_numpy(array)
+    if is_cupy_array(array):
+        return array.get()
+    return np.asarray(array)
+
+
+def asarray_like(array: Any, like: Any, *, dtype: Any = None) -> Any:
+    """`array` (numpy array-like, any shape) in the library and on the device of `like`.
+
+    Without `dtype` the dtype is kept (a dtype of `like`'s library may be given). numpy `like`
+    gives ``np.asarray`` (no copy); on the CPU a torch tensor shares the numpy buffer (a
+    read-only array is copied first: tensors are always writable); other devices copy.
+    """
+    if is_numpy_array(like):
+        return np.asarray(array, dtype=dtype)
+    if is_torch_array(like):
+        if is_torch_array(array):
+            return array.to(device=like.device, dtype=dtype)
+        tensor = backend.as_tensor(array, like.device)
+        return tensor if dtype is None else tensor.to(dtype)
+    xp = namespace(like)
+    return xp.asarray(to_numpy(array), dtype=dtype, device=device(like))
+
+
+def matmul(a: Any, b: Any, *, out: Any = None) -> Any:
+    """``a @ b`` (shapes as ``matmul``: (..., n, k) @ (..., k, m) -> (..., n, m)), written into
+    `out` when given (numpy, CuPy and torch write in place, reusing the buffer across calls)."""
+    if is_numpy_array(a):
+        return np.matmul(a, b, out=out)
+    if is_torch_array(a):
+        import torch
+
+        return torch.matmul(a, b, out=out)
+    if is_cupy_array(a):
+        return _cupy().matmul(a, b, out=out)
+    result = a @ b
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+def addmm(bias: Any, a: Any, b: Any, *, alpha: float = 1.0) -> Any:
+    """``bias + alpha * (a @ b)`` for a (n, k), b (k, m) and bias broadcasting to (n, m); one
+    fused ``addmm`` on torch, on numpy the product's own buffer scaled and shifted in place
+    (no temporaries beyond the (n, m) result)."""
+    if is_torch_array(a):
+        import torch  # `a` is a tensor: torch is imported already
+
+        return torch.addmm(bias, a, b, alpha=alpha)
+    out = matmul(a, b)
+    if not is_numpy_array(out):
+        return bias + alpha * out
+    if alpha == -1.0:  # one pass, and bit for bit ``bias - a @ b``
+        return np.subtract(bias, out, out=out)
+    if alpha != 1.0:
+        out *= alpha
+    out += bias
+    return out
+
+
+def rowwise_dot(a: Any, b: Any) -> Any:
+    """``sum(a * b, axis=-1)`` for a, b of the same shape (..., d) -> (...), without the
+    (..., d) temporary on numpy (``einsum``)."""
+    if is_numpy_array(a):
+        return np.einsum("...i,...i->...", a, b)
+    return namespace(a, b).sum(a * b, axis=-1)
+
+
+def scatter_add(index: Any, values: Any, n: int, *, out: Any = None) -> Any:
+    """Row sums by index: ``out[k] = sum of values[i] over the i with index[i] == k``.
+
+    index : integer array (m,) with entries in 0..n-1; values : array (m, d) (or (m,)).
+    Returns float64 (n, d) (or (n,)) in values' library and device; with `out` (that shape,
+    float64) the sums are added to it in place. Sums are in float64 whatever values' dtype.
+    numpy multiplies a sparse one-hot (n, m) by values (O(m d), no dense indicator), torch uses
+    ``index_add_`` (atomics on CUDA: the last bits may vary between runs), CuPy
+    ``cupyx.scatter_add``.
+    """
+    if is_numpy_array(values):
+        m = index.shape[0]
+        onehot = sparse.csr_matrix((np.ones(m), (index, np.arange(m))), shape=(n, m))
+        v64 = values.astype(np.float64, copy=False)
+        sums = np.asarray(onehot @ (v64 if v64.ndim == 2 else v64[:, None]))
+        sums = sums.reshape((n, *values.shape[1:]))
+        if out is None:
+            return sums
+        out += sums
+        return out
+    xp = namespace(values)
+    if out is None:
+        out = xp.zeros((n, *values.shape[1:]), dtype=xp.float64, device=device(values))
+    v64 = xp.astype(values, xp.float64, copy=False)
+    if is_torch_array(values):
+        return out.index_add_(0, index, v64)
+    if is_cupy_array(values):
+        import cupyx
+
+        cupyx.scatter_add(out, index, v64)
+        return out
+    # any other library: a dense one-hot (n, m) product, O(n m d), standard operations only
+    units = xp.arange(n, device=device(values))
+    onehot = xp.astype(units[:, None] == index[None, :], xp.float64)
+    sums = onehot @ (v64 if v64.ndim == 2 else v64[:, None])
+    out[...] = out + xp.reshape(sums, out.shape)
+    return out
+
+
+def bincount(index: Any, n: int) -> Any:
+    """How often each of 0..n-1 occurs in the integer array `index` (m,): float64 (n,), in
+    index's library and device."""
+    if is_numpy_array(index):
+        return np.bincount(index, minlength=n).astype(np.float64)
+    xp = namespace(index)
+    if is_torch_array(index) or is_cupy_array(index):
+        return xp.astype(xp.bincount(index, minlength=n), xp.float64)
+    return scatter_add(index, xp.ones(index.shape, dtype=xp.float64, device=device(index)), n)
+
+
+def add_to_diagonal(G: Any, value: float) -> Any:
+    """``G + value * I`` for a stack of square matrices G (..., m, m), in place for numpy, torch
+    and CuPy (G is returned); other libraries return a new array."""
+    m = G.shape[-1]
+    if is_numpy_array(G) or is_cupy_array(G):
+        r = np.arange(m) if is_numpy_array(G) else _cupy().arange(m)
+        G[..., r, r] += value
+        return G
+    if is_torch_array(G):
+        G.diagonal(dim1=-2, dim2=-1).add_(value)
+        return G
+    xp = namespace(G)
+    return G + value * xp.eye(m, dtype=G.dtype, device=device(G))
+
+
+def cholesky_solve(G: Any, rhs: Any) -> Any:
+    """Solve ``G x = rhs`` for a stack of symmetric positive definite G (..., m, m) and right
+    sides rhs (..., m, k); returns x (..., m, k). One Cholesky factorisation per matrix
+    (numpy/scipy, torch); other libraries use ``linalg.solve`` (exact, not SPD-specialised)."""
+    if is_numpy_array(G):
+        return scipy.linalg.cho_solve((np.linalg.cholesky(G), True), rhs)
+    if is_torch_array(G):
+        import torch
+
+        return torch.cholesky_solve(rhs, torch.linalg.cholesky(G))
+    return namespace(G, rhs).linalg.solve(G, rhs)
+
+
+def _cupy() -> Any:
+    import cupy  # only reached with a CuPy array in hand
+
+    return cupy

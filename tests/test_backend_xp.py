@@ -1,0 +1,102 @@
+"""`protoflow.xp`: each operation outside the array-API standard against its definition, on
+numpy and (where installed) on torch CPU tensors, and numpy's results stay numpy."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from protoflow import xp as pxp
+
+try:
+    import torch
+except ImportError:  # the numpy half of every test still runs
+    torch = None
+
+LIBS = ["numpy", pytest.param("torch", marks=pytest.mark.skipif(torch is None, reason="needs torch"))]
+
+
+def _to(lib, a):
+    return a if lib == "numpy" else torch.as_tensor(a)
+
+
+def _rng():
+    return np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_namespace_device_and_round_trip(lib):
+    a = _to(lib, _rng().normal(size=(3, 4)))
+    xp = pxp.namespace(a)
+    assert hasattr(xp, "matmul") and hasattr(xp, "take_along_axis")
+    assert str(pxp.device(a)) == "cpu"
+    assert pxp.is_array(a) and pxp.is_numpy(a) == (lib == "numpy") and not pxp.is_array([1.0])
+    back = pxp.to_numpy(a)
+    assert isinstance(back, np.ndarray) and back.shape == (3, 4)
+    like = pxp.asarray_like(np.arange(3.0), a)
+    assert type(like) is type(a)
+    np.testing.assert_array_equal(pxp.to_numpy(like), np.arange(3.0))
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_matmul_writes_into_the_buffer_and_addmm_is_bias_plus_scaled_product(lib):
+    rng = _rng()
+    A, B, c = rng.normal(size=(5, 3)), rng.normal(size=(3, 4)), rng.normal(size=4)
+    out = _to(lib, np.empty((5, 4)))
+    res = pxp.matmul(_to(lib, A), _to(lib, B), out=out)
+    assert res is out or res.data_ptr() == out.data_ptr()
+    np.testing.assert_allclose(pxp.to_numpy(out), A @ B, rtol=1e-14)
+    got = pxp.addmm(_to(lib, c), _to(lib, A), _to(lib, B), alpha=-2.0)
+    np.testing.assert_allclose(pxp.to_numpy(got), c - 2.0 * (A @ B), rtol=1e-14)
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_rowwise_dot(lib):
+    a, b = _rng().normal(size=(2, 6, 3)), _rng().normal(size=(2, 6, 3))
+    np.testing.assert_allclose(pxp.to_numpy(pxp.rowwise_dot(_to(lib, a), _to(lib, b))), (a * b).sum(-1), rtol=1e-14)
+
+
+@pytest.mark.parametrize("lib", LIBS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_scatter_add_and_bincount(lib, dtype):
+    rng = _rng()
+    index, values = rng.integers(0, 5, 40), rng.normal(size=(40, 3)).astype(dtype)
+    expected = np.zeros((6, 3))
+    for i, k in enumerate(index):
+        expected[k] += values[i]
+    idx, vals = _to(lib, index), _to(lib, values)
+    sums = pxp.scatter_add(idx, vals, 6)
+    assert pxp.to_numpy(sums).dtype == np.float64 and sums.shape == (6, 3)
+    np.testing.assert_allclose(pxp.to_numpy(sums), expected, atol=1e-12)
+    np.testing.assert_allclose(pxp.to_numpy(pxp.scatter_add(idx, vals, 6, out=sums)), 2 * expected, atol=1e-12)
+    np.testing.assert_allclose(pxp.to_numpy(pxp.scatter_add(idx, vals[:, 0], 6)), expected[:, 0], atol=1e-12)
+    counts = pxp.to_numpy(pxp.bincount(idx, 6))
+    np.testing.assert_array_equal(counts, np.bincount(index, minlength=6).astype(np.float64))
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_add_to_diagonal_in_place_and_cholesky_solve(lib):
+    rng = _rng()
+    J = rng.normal(size=(4, 3, 5))
+    G = _to(lib, np.ascontiguousarray(J @ J.swapaxes(1, 2)))
+    out = pxp.add_to_diagonal(G, 0.5)
+    assert out is G
+    Gn = pxp.to_numpy(G)
+    np.testing.assert_allclose(Gn, J @ J.swapaxes(1, 2) + 0.5 * np.eye(3), rtol=1e-14)
+    rhs = rng.normal(size=(4, 3, 2))
+    x = pxp.to_numpy(pxp.cholesky_solve(G, _to(lib, rhs)))
+    np.testing.assert_allclose(x, np.stack([scipy.linalg.solve(Gn[i], rhs[i]) for i in range(4)]), rtol=1e-10)
+
+
+def test_numpy_routines_return_numpy():
+    a = np.ones((3, 2))
+    for res in (pxp.matmul(a, a.T), pxp.rowwise_dot(a, a), pxp.scatter_add(np.array([0, 1, 1]), a, 2),
+                pxp.bincount(np.array([0, 2]), 3), pxp.asarray_like([1.0, 2.0], a)):
+        assert isinstance(res, np.ndarray)
+
+
+def test_importing_xp_does_not_import_torch():
+    code = "import sys, numpy as np, protoflow.xp as x; x.namespace(np.ones(2)); assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
