@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from music_gmm import write_generated  # reproduce/ is on sys.path when run as a script
 from protoflow_desom import DESOM
 from protoflow_encoders import AutoencoderEncoder
 
@@ -199,19 +200,8 @@ def main() -> None:
                 print(json.dumps(res), flush=True)
                 runs.append(res)
     text = summarise(runs, args)
-    write_between_markers(Path(args.out), text)
+    write_generated(Path(args.out), text, name="results")
     print(text)
-
-
-def write_between_markers(path: Path, text: str) -> None:
-    """Replace the generated block of `path` (prose around it is kept); create it if absent."""
-    begin, end = "<!-- results:begin -->", "<!-- results:end -->"
-    old = path.read_text() if path.exists() else f"# DESOM reproduction\n\n{begin}\n{end}\n"
-    if begin not in old or end not in old:
-        old = old.rstrip() + f"\n\n{begin}\n{end}\n"
-    head, rest = old.split(begin, 1)
-    tail = rest.split(end, 1)[1]
-    atomic_write_text(path, f"{head}{begin}\n{text}{end}{tail}")
 
 
 if __name__ == "__main__":

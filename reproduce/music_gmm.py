@@ -308,13 +308,17 @@ def write_report(args, backbone, fit_s, run_s, ns, med, table, final, inside, n_
 
 def write_generated(path: Path, text: str, name: str = "music_gmm") -> None:
     """Put `text` between the markers ``<!-- name:begin -->`` / ``<!-- name:end -->`` of `path`,
-    keeping the hand-written discussion after them; a file without the markers is replaced.
-    (Shared with reproduce/mnist_music.py.)"""
+    keeping everything before and after them (the hand-written discussion, other generated
+    blocks); without the markers the block is appended (the file is created if absent).
+    (Shared by the reproduction scripts.)"""
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     old = path.read_text() if path.exists() else ""
-    tail = old.split(end, 1)[1] if begin in old and end in old else "\n"
-    atomic_write_text(path, f"{begin}\n{text}\n{end}{tail}")
-
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        tail = rest.split(end, 1)[1]
+    else:
+        head, tail = (old.rstrip() + "\n\n" if old.strip() else ""), "\n"
+    atomic_write_text(path, f"{head}{begin}\n{text}\n{end}{tail}")
 
 if __name__ == "__main__":
     main()

@@ -111,7 +111,7 @@ def test_free_mode_changes_preserved_activations_only_at_second_order():
 def test_free_mode_with_more_rows_than_dimensions_is_least_disruptive():
     model = _model(n_units=30, d=4, seed=7)
     z = np.random.default_rng(8).normal(size=4)
-    dz = MUSIC(mode="free", trust=1e-4, seed=1).step(model, z, None) - z
+    dz = MUSIC(mode="free", preserve="all", trust=1e-4, seed=1).step(model, z, None) - z
     J = 2 * (z - model.prototypes_)
     J /= np.linalg.norm(J, axis=1, keepdims=True)
     u = dz / np.linalg.norm(dz)
@@ -175,7 +175,7 @@ def test_batch_matches_single_runs():
 
 def test_info_records_solver_energy_and_lengths():
     model = _model(n_units=12, d=30)
-    traj = MUSIC().run(model, np.zeros(30), 2, 3)
+    traj = MUSIC(preserve="all").run(model, np.zeros(30), 2, 3)
     info = traj.info[0]
     assert info["solver"] == "woodbury" and info["n_rows"] == 12
     assert np.isclose(info["energy"], info["energy_preserve"] + info["energy_target"] + info["energy_reg"])
@@ -261,5 +261,5 @@ def test_unnormalised_rows_follow_the_same_equations():
     b = np.array([-0.5 * ((z - W[4]) ** 2).sum()])
     M = 0.1 * A.T @ A + 0.9 * B.T @ B + 0.01 * np.eye(20)
     ref = np.linalg.solve(M, 0.9 * B.T @ b)
-    dz = MUSIC(row_normalize=False, trust=1e6, trust_mode="absolute").step(model, z, 4) - z
+    dz = MUSIC(row_normalize=False, preserve="all", lam=0.01, trust=1e6, trust_mode="absolute").step(model, z, 4) - z
     assert np.allclose(dz, ref, rtol=1e-10, atol=1e-12)

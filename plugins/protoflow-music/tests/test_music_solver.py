@@ -80,7 +80,8 @@ def test_controller_step_equals_spec_normal_equations(n_units, d, route):
     model = PrototypeSet(W)
     z = rng.normal(size=d)
     t = 3
-    ctrl = MUSIC(gamma=0.8, lam=0.05, eta=0.4, trust=1e6, trust_mode="absolute", solver=route)
+    ctrl = MUSIC(gamma=0.8, lam=0.05, eta=0.4, trust=1e6, trust_mode="absolute", solver=route,
+                 preserve="all")
     z1 = ctrl.step(model, z, t)
     ref = _spec_step(W, z, t, 0.8, 0.05, 0.4, [j for j in range(n_units) if j != t])
     assert np.abs((z1 - z) - ref).max() <= 1e-10 * max(1.0, np.abs(ref).max())

@@ -83,9 +83,13 @@ class MUSIC(ControllerBase):
     gamma : float in [0, 1], default 0.9
         Balance of attraction against preservation. Paper's range: 0.7 to 0.95 (results are
         robust to it).
-    lam : float > 0, default 1e-2
-        Tikhonov strength; damps ill-conditioned directions. Paper's range: 1e-3 to 1e-1, by the
-        L-curve (too small: erratic steps; too large: smooth but nearly stationary).
+    lam : float > 0, default 1.0
+        Tikhonov strength; damps ill-conditioned directions (the filter ``s^2 / (s^2 + lam)`` on
+        the singular values s of the normalised rows, which are at most 1 per row). The paper's
+        range, 1e-3 to 1e-1, zig-zags (1e-2) or leaves the data (preserve="all") on real maps;
+        1.0 with the ring of radius 2 stays on the data, arrives and keeps the paper's
+        confidence gain (docs/results-music-sweep.md). Too large: the step tends to the straight
+        line toward the target.
     eta : float in (0, 1], default 0.5
         Target gain: the fraction of each target activation to remove per step. In informed mode
         it only scales the step, which the trust region clips, so the direction ignores it.
@@ -96,11 +100,15 @@ class MUSIC(ControllerBase):
     trust_mode : {"relative", "absolute"}, default "relative"
     passes : int >= 1, default 1
         Relinearisations per step (paper: 1 to 3 suffice).
-    preserve : {"all", "ring", "knn"}, default "all"
+    preserve : {"auto", "all", "ring", "knn"}, default "auto"
         S = all non-targets; the units within map distance `radius` of the current BMU (its
         own unit included; lattice rings, graph hops); or the `k` nearest non-target
-        prototypes in latent space. "ring" on a model without topology falls back to "knn"
-        and warns once per controller.
+        prototypes in latent space. "auto": "ring" on a model with a topology, "knn" on one
+        without (k-means). "ring" on a model without topology falls back to "knn" and warns
+        once per controller. The paper preserved all non-targets; on MNIST that drives the
+        point into directions the prototypes barely span (27% of decoded pixels out of range,
+        2.3x linear's distance to the nearest real image) and holds it in third classes;
+        preserving the local ring does not (docs/results-music-sweep.md).
     radius : int >= 0, default 2
         Ring radius on the map for ``preserve="ring"``.
     k : int >= 1, default 8
@@ -168,12 +176,12 @@ class MUSIC(ControllerBase):
         self,
         mode: str = "auto",
         gamma: float = 0.9,
-        lam: float = 1e-2,
+        lam: float = 1.0,
         eta: float = 0.5,
         trust: float = 0.05,
         trust_mode: str = "relative",
         passes: int = 1,
-        preserve: str = "all",
+        preserve: str = "auto",
         radius: int = 2,
         k: int = 8,
         row_normalize: bool = True,
