@@ -6,20 +6,27 @@ arithmetic, and its cost is the number of NumPy calls (roughly a microsecond eac
 Python operations, so the loop is written to make few of them (profiled; docs/benchmarks.md,
 "GNG", has the before/after timings):
 
-* Units live in preallocated slots (``max_units`` rows) with a high-water mark ``hw``: only
-  slots below it are scanned. Prototypes and squared norms share one array
-  ``Wa = [W | ||w||^2]`` (``W`` and ``w2`` are views of it) and each sample is stored as
-  ``[-2x | 1]``, so the two-nearest search is one matrix-vector product giving
+* Units live in preallocated slots (``max_units`` columns) with a high-water mark ``hw``.
+  Prototypes and squared norms share one array ``WaT = [W | ||w||^2]^T`` of shape
+  (n_features + 1, max_units) (``W`` and ``w2`` are views of it) and each sample is stored as
+  ``[-2x | 1]``, so the two-nearest search is one vector-matrix product ``x @ WaT`` giving
   ``||w||^2 - 2 w.x`` (``||x||^2`` is common to all units and only added back for the
-  winner's error) and two argmins. Inactive slots have ``||w||^2 = inf``, so they never win a
-  distance comparison, and error ``-inf``, so they never win an argmax. Slot ids stay global
-  throughout (indexing a subset and using its positions as slot ids is the classic bug of
-  vectorised GNG ports).
-* The winner and its neighbours move as one gathered block of ``Wa`` rows: one
-  ``w + rate * (x - w)`` with per-row rates (``eps_b`` for the winner, ``eps_n`` for its
-  neighbours; 0 in the norm column), their norms recomputed by ``vecdot`` into the block, one
-  ``put`` back. The row and flat indices of "a unit and its neighbours" are cached per unit and
-  dropped when that unit's edges change (a new edge, an expiry, an insertion).
+  winner's error) and two argmins. Once at least half the slots are in use the product runs
+  over all of them: on the contiguous array that is cheaper than over the first ``hw``
+  columns (a strided block); before, over the first ``hw``, so that a large ``max_units``
+  that is never reached costs nothing. Inactive slots have ``||w||^2 = inf``, so they never
+  win a distance comparison, and error ``-inf``, so they never win an argmax. Slot ids stay
+  global throughout (indexing a subset and using its positions as slot ids is the classic bug
+  of vectorised GNG ports).
+* The winner and its neighbours move as one gathered (n_features + 1, k) block of ``WaT``
+  columns: one ``w + rate * (x - w)`` with per-column rates (``eps_b`` for the winner,
+  ``eps_n`` for its neighbours; 1 in the norm row, where x holds 0), their norms recomputed by
+  one ``ones @ block**2`` into the block, one ``put`` back. x is gathered to the block's shape,
+  since same-shape contiguous operands take NumPy's fast loops (a broadcast operand costs
+  about a microsecond more per call); the rates, the gather pattern and the work buffers are
+  built once per block size (`_Blocks`), so a step allocates no arrays. The flat indices of
+  "a unit and its neighbours" are cached per unit and dropped when that unit's edges change (a
+  new edge, an expiry, an insertion).
 * Edge ages are not stored but derived: an edge ages by one exactly when one of its ends wins,
   so with ``c[u]`` the number of wins of unit u, age(a, b) = c[a] + c[b] - base(a, b), where
   base is set when the edge is created or refreshed. Step 3 (age all of the winner's edges) is
@@ -52,15 +59,47 @@ import numpy as np
 _vecdot = np.vecdot
 
 
+def _search_span(WaT: np.ndarray, d: np.ndarray, hw: int) -> tuple[np.ndarray, np.ndarray]:
+    """The columns of ``WaT`` the two-nearest search multiplies, and where their distances go:
+    all (contiguous, so the faster product) once half the slots are below ``hw``, else the
+    first ``hw`` (the others stay inf in ``d``)."""
+    if 2 * hw >= WaT.shape[1]:
+        return WaT, d
+    return WaT[:, :hw], d[:hw]
+
+
+class _Blocks:
+    """Per block size k (a unit and its k - 1 neighbours), built once: the (n_rows, k) rates
+    (``eps_b`` for the winner's column, ``eps_n`` for the others, 1 in the norm row), the
+    indices that gather a sample ``[x | 0]`` into that shape, and work buffers (the block, the
+    step, the squares, the block's norm row), so that a step allocates no arrays."""
+
+    def __init__(self, n_rows: int, eps_b: float, eps_n: float) -> None:
+        self.n_rows, self.eps_b, self.eps_n = n_rows, eps_b, eps_n
+        self._cache: dict[int, tuple[np.ndarray, ...]] = {}
+
+    def __getitem__(self, k: int) -> tuple[np.ndarray, ...]:
+        got = self._cache.get(k)
+        if got is None:
+            rate = np.full((self.n_rows, k), self.eps_n)
+            rate[:, 0] = self.eps_b
+            rate[-1] = 1.0  # with x's 0 there: the norm row becomes exactly 0, see step 5
+            pat = np.repeat(np.arange(self.n_rows)[:, None], k, axis=1)
+            block = np.empty((self.n_rows, k))
+            got = self._cache[k] = (rate, pat, block, np.empty_like(block), np.empty_like(block),
+                                    block[-1])
+        return got
+
+
 class GNGState:
     """Mutable training state. W0 : ndarray of shape (2, n_features), the two first units."""
 
     def __init__(self, W0: np.ndarray, max_units: int) -> None:
         n_features = W0.shape[1]
-        # [W | ||w||^2], one row per slot; W and w2 are views of it (writing them writes Wa)
-        self.Wa = np.zeros((max_units, n_features + 1))
-        self.W = self.Wa[:, :n_features]
-        self.w2 = self.Wa[:, n_features]
+        # [W | ||w||^2] transposed, one column per slot; W and w2 are views of it
+        self.WaT = np.zeros((n_features + 1, max_units))
+        self.W = self.WaT[:n_features].T
+        self.w2 = self.WaT[n_features]
         self.w2[:] = np.inf
         self.err = np.full(max_units, -np.inf)  # scaled error E'; -inf marks a free slot
         self.age = np.full((max_units, max_units), -1, dtype=np.int32)
@@ -126,49 +165,49 @@ class GNGState:
         and only step 7 reads the ages of the winner's edges.
         """
         adj, err = self._load()
-        Wa, W, w2, c = self.Wa, self.W, self.w2, self.wins
-        # per slot: the slot and its neighbours as row indices into Wa, as flat indices, and
-        # their rates; None when the slot's edges changed since it was built
-        moving: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = [None] * len(w2)
+        WaT, W, w2, c = self.WaT, self.W, self.w2, self.wins
+        nf = W.shape[1]
+        # per slot: the flat indices into WaT of the slot's column and its neighbours', then
+        # `_Blocks` for that size; None when the slot's edges changed since it was built
+        moving: list[tuple[np.ndarray, ...] | None] = [None] * len(w2)
+        blocks = _Blocks(nf + 1, eps_b, eps_n)
         incomplete = [False] * len(Z)
         if observed is not None:
             Z = np.where(observed, Z, 0.0)
             incomplete = (~observed.all(axis=1)).tolist()
             scale = Z.shape[1] / observed.sum(axis=1)
         x2 = np.einsum("ij,ij->i", Z, Z).tolist()
-        nf = W.shape[1]
-        Za = np.zeros((len(Z), nf + 1))  # [x | 0]: see the norm column in step 5
+        Za = np.zeros((len(Z), nf + 1))  # [x | 0]: see the norm row in step 5
         Za[:, :nf] = Z
-        Xa = np.empty((len(Z), nf + 1))  # [-2x | 1]: Wa @ Xa[i] = ||w||^2 - 2 w.x
+        Xa = np.empty((len(Z), nf + 1))  # [-2x | 1]: Xa[i] @ WaT = ||w||^2 - 2 w.x
         np.multiply(Z, -2.0, out=Xa[:, :nf])
         Xa[:, nf] = 1.0
-        flat_rows = np.arange(Wa.size).reshape(Wa.shape)  # the flat indices of each row of Wa
-        rates = np.full(Wa.shape, eps_n)  # the winner's rate, then its neighbours', per entry
-        rates[0] = eps_b
-        rates[:, nf] = 1.0  # with x's 0 there: the norm column becomes exactly 0, see step 5
-        buf = np.empty(len(w2))
-        take, put, dot, inf = Wa.take, Wa.put, np.dot, np.inf
+        flat_cols = np.arange(WaT.size).reshape(WaT.shape)  # the flat index of each entry
+        ones = np.ones(nf + 1)
+        # distances of all slots: free slots (above hw too) have norm inf, so distance inf
+        d = np.full(len(w2), np.inf)
+        take, put, dot, mul, amin, inf = WaT.take, WaT.put, np.dot, np.multiply, d.argmin, np.inf
         inv_decay = 1.0 / decay
         inv_scale = self.inv_scale
         step = step0
         hw = self.hw
-        d, Wa_hw, W_hw, w2_hw = buf[:hw], Wa[:hw], W[:hw], w2[:hw]
-        amin = d.argmin
+        d_hw, W_hw, w2_hw = d[:hw], W[:hw], w2[:hw]
+        src, dst = _search_span(WaT, d, hw)
         for i in order.tolist():
-            x = Za[i]
             masked = incomplete[i]
             if masked:  # steps 1-2 over the observed coordinates, rescaled
                 obs = observed[i]  # type: ignore[index]
                 xo = Z[i, obs]
                 diff = W_hw[:, obs] - xo
-                np.einsum("ij,ij->i", diff, diff, out=d)
-                d *= scale[i]
-                d[np.isinf(w2_hw)] = inf  # free slots never win
+                np.einsum("ij,ij->i", diff, diff, out=d_hw)
+                d_hw *= scale[i]
+                d_hw[np.isinf(w2_hw)] = inf  # free slots never win
                 s1 = int(amin())
                 sq = max(float(d[s1]), 0.0)
             else:
-                # steps 1-2: the two nearest units (||x||^2 is common, so left out of the argmins)
-                dot(Wa_hw, Xa[i], out=d)
+                # steps 1-2: the two nearest units (||x||^2 is common, so left out of the
+                # argmins), one vector-matrix product
+                dot(Xa[i], src, dst)
                 s1 = int(amin())
                 sq = float(d[s1]) + x2[i]
                 if sq < 0.0:  # rounding, x next to the unit
@@ -181,9 +220,8 @@ class GNGState:
             a1 = adj[s1]
             mv = moving[s1]  # s1 and its neighbours: those that move in step 5 (before step 6)
             if mv is None:
-                idx = np.array([s1, *a1])
-                mv = moving[s1] = (idx, flat_rows.take(idx, axis=0), rates[: len(idx)])
-            idx, flat, rate = mv
+                mv = moving[s1] = (flat_cols.take([s1, *a1], 1), *blocks[len(a1) + 1])
+            flat, rate, pat, Wb, t, sq2, wn = mv
             # step 6: refresh or create the edge s1-s2 (age 0)
             if s2 not in a1:
                 moving[s1] = moving[s2] = None
@@ -193,23 +231,24 @@ class GNGState:
             expired = [u for u, base in a1.items() if c[u] - base > lim]
             # step 4: squared error, scaled for the lazy decay
             err[s1] += sq * inv_scale
-            # step 5: move the winner and its neighbours towards x (per-row rates: eps_b, then
-            # eps_n), in one gathered block
-            Wb = take(idx, axis=0)
+            # step 5: move the winner and its neighbours towards x (per-column rates: eps_b,
+            # then eps_n), in one gathered (nf + 1, k) block, x gathered to the same shape
+            take(flat, None, Wb, "clip")  # (indices are valid; "raise" would buffer the output)
             if masked:
-                Wo = Wb[:, :nf][:, obs]
-                t = xo - Wo
-                t *= rate[:, :nf][:, obs]
+                Wo = Wb[:nf][obs]
+                t = xo[:, None] - Wo
+                t *= rate[:nf][obs]
                 Wo += t
-                Wb[:, :nf][:, obs] = Wo  # type: ignore[index]
-                Wn = Wb[:, :nf]
-                Wb[:, nf] = _vecdot(Wn, Wn)
+                Wb[:nf][obs] = Wo  # type: ignore[index]
+                wn[:] = 0.0
             else:
-                t = x - Wb
+                Za[i].take(pat, None, t, "clip")
+                t -= Wb
                 t *= rate
-                Wb += t  # the norm column: w2 + 1 * (0 - w2) = 0, so the row's own norm is
-                Wb[:, nf] = _vecdot(Wb, Wb)  # the norm of the prototype
-            put(flat, Wb)
+                Wb += t  # the norm row: w2 + 1 * (0 - w2) = 0, so the column's own norm is
+            mul(Wb, Wb, sq2)
+            dot(ones, sq2, wn)  # the norm of the prototype
+            put(flat, Wb, "clip")
             # step 7: drop the winner's expired edges, then units they left isolated
             if expired:
                 moving[s1] = None
@@ -226,8 +265,8 @@ class GNGState:
                 self._insert_into(adj, err, alpha, moving)
                 if self.hw != hw:  # only an insertion moves the high-water mark
                     hw = self.hw
-                    d, Wa_hw, W_hw, w2_hw = buf[:hw], Wa[:hw], W[:hw], w2[:hw]
-                    amin = d.argmin
+                    d_hw, W_hw, w2_hw = d[:hw], W[:hw], w2[:hw]
+                    src, dst = _search_span(WaT, d, hw)
             # step 9: global error decay (lazy)
             inv_scale *= inv_decay
             if inv_scale > 1e100:
