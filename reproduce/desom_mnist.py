@@ -175,6 +175,9 @@ def main() -> None:
     ap.add_argument("--runs", default=str(ROOT / "runs" / "desom"),
                     help="cache of finished runs (default runs/desom, git-ignored)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "results-desom.md"))
+    ap.add_argument("--block", default="results",
+                    help="name of the generated block of --out to rewrite (results-full: the "
+                         "paper's full budget)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     have_som = "som" in {m["name"] for m in protoflow.available()["model"]}
@@ -200,7 +203,7 @@ def main() -> None:
                 print(json.dumps(res), flush=True)
                 runs.append(res)
     text = summarise(runs, args)
-    write_generated(Path(args.out), text, name="results")
+    write_generated(Path(args.out), text, name=args.block)
     print(text)
 
 

@@ -35,6 +35,9 @@ ROWS = [  # (metrics key, table label, higher is better?)
     ("manifold_distance", "Manifold distance (k-NN, latent)", False),
     ("geodesic_efficiency", "Geodesic efficiency", None),
     ("continuity_mean", "Step continuity", None),
+    ("out_of_range_fraction", "Decoded pixels out of range", False),
+    ("nearest_sample_distance_mean", "Distance to the nearest training image (pixels)", False),
+    ("longest_stall", "Longest stall (steps)", False),
 ]
 
 PAPER = {  # what the paper's text states (its Table 2 figures did not survive text extraction)
@@ -44,6 +47,9 @@ PAPER = {  # what the paper's text states (its Table 2 figures did not survive t
     "manifold_distance": "MUSIC higher (farther)",
     "geodesic_efficiency": "MUSIC < 1; linear = 1",
     "continuity_mean": "MUSIC near 1",
+    "out_of_range_fraction": "stays on the manifold",
+    "nearest_sample_distance_mean": "stays on the manifold",
+    "longest_stall": "does not linger",
 }
 
 
@@ -154,9 +160,10 @@ def setup(metrics: dict, timings: dict | None) -> str:
         f"- Backbone: {model['name']} {model.get('rows')}x{model.get('cols')}, "
         f"{model.get('epochs', 'default')} epochs.",
         f"- MUSIC: {settings or 'the defaults'} "
-        "(defaults: gamma 0.9, lam 1e-2, eta 0.5, trust 0.05 x distance to the BMU, 1 pass, "
-        "all non-targets preserved). Linear: the straight line from the start to the target "
-        "prototype in the same number of steps.",
+        "(defaults: gamma 0.9, lam 1, eta 0.5, trust 0.05 x distance to the BMU, 1 pass, "
+        "the ring of radius 2 around the current BMU preserved; docs/results-music-sweep.md). "
+        "Linear: the straight line from the start to the target prototype in the same number of "
+        "steps.",
     ]
     if timings:
         parts = ", ".join(f"{k} {v:.0f} s" for k, v in timings.items() if k != "total" and v >= 1)

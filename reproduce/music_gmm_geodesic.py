@@ -57,6 +57,8 @@ SETTINGS = (
     ("ring radius 3", {"preserve": "ring", "radius": 3}),
     ("ring radius 3, lam 1e-1", {"preserve": "ring", "radius": 3, "lam": 0.1}),
     ("ring radius 1, lam 1e-1", {"preserve": "ring", "radius": 1, "lam": 0.1}),
+    ("MUSIC's defaults (ring radius 2, lam 1, trust 0.05)",
+     {"preserve": "ring", "radius": 2, "lam": 1.0, "trust": 0.05}),
 )
 
 

@@ -158,11 +158,13 @@ class Study:
 
 
 def explain_stall(study: Study, setting: dict[str, Any], source: int = 4, target: int = 9) -> dict[str, Any]:
-    """Why a pair's paths linger in a third class: at every step the MLP calls neither source
-    nor target, split the preservation energy that a unit step straight toward the target
-    would cost, ``(1 - gamma) sum_j (Jhat_j . u)^2`` over the preserved units j, by unit, and
-    report which units hold the path (their label, their map distance to the current BMU and
-    to the target unit) and how much of the cost each group carries."""
+    """Why a pair's paths linger: at every held step (the MLP calls it neither source nor target,
+    or the path never reaches the target unit and is past its first 10 steps) split the
+    preservation energy that a unit step straight toward the target would cost,
+    ``sum_j (Jhat_j . u)^2`` over the preserved units j, by unit, and report which units hold
+    the path (their majority label, their map distance to the target unit), how much of the cost
+    each group carries, and where the path sits meanwhile (its BMUs' labels and map distance to
+    the target, the classifiers' calls)."""
     job = next(j for j in study.jobs if j[0] == source and j[1] == target)
     ctl = protoflow.create_controller("music", mode="informed", seed=study.seed, **setting)
     z0 = study.encoder.encode(study.X_test[job[2]])
@@ -176,10 +178,20 @@ def explain_stall(study: Study, setting: dict[str, Any], source: int = 4, target
     near_target = near_bmu = total = 0.0
     third: dict[int, int] = {}
     holders: dict[int, float] = {}
+    arrivals = manifold.arrival_step(B, unit)
+    sits: dict[str, dict[int, int]] = {"bmu_label": {}, "mlp": {}, "logreg": {}, "bmu_map_distance": {}}
     for k in range(P.shape[0]):
-        pred = clf.predict(study.encoder.decode(P[k]))
-        for step in np.flatnonzero((pred != source) & (pred != target)):
+        frames = study.encoder.decode(P[k])
+        pred = clf.predict(frames)
+        held = (pred != source) & (pred != target)
+        if arrivals[k] < 0:
+            held[10:] = True
+        for step in np.flatnonzero(held):
             third[int(pred[step])] = third.get(int(pred[step]), 0) + 1
+            for key, value in (("bmu_label", study.unit_labels[B[k, step]]), ("mlp", pred[step]),
+                               ("logreg", study.classifiers["logreg"].predict(frames[step:step + 1])[0]),
+                               ("bmu_map_distance", D[unit, B[k, step]])):
+                sits[key][int(value)] = sits[key].get(int(value), 0) + 1
             z = P[k, step]
             u = (W[unit] - z) / np.linalg.norm(W[unit] - z)
             rows = (z - W) / np.linalg.norm(z - W, axis=1, keepdims=True)
@@ -195,11 +207,12 @@ def explain_stall(study: Study, setting: dict[str, Any], source: int = 4, target
                 holders[int(j)] = holders.get(int(j), 0.0) + float(cost[j])
     top = sorted(holders.items(), key=lambda kv: -kv[1])[:8]
     return {
-        "setting": label(setting), "third_class_steps": third,
-        "arrived": [int(a) for a in manifold.arrival_step(B, unit)],
+        "setting": label(setting), "held_steps_by_mlp_class": third, "while_held": sits,
+        "arrived": [int(a) for a in arrivals], "target_unit": unit,
         "cost_share_by_label": {k: v / total for k, v in sorted(share_label.items())} if total else {},
         "cost_share_within_3_of_target": near_target / total if total else None,
         "cost_share_within_3_of_bmu": near_bmu / total if total else None,
+        "cost_share_of_target_label_units": share_label.get(target, 0.0) / total if total else None,
         "top_holders": [{"unit": j, "label": int(study.unit_labels[j]), "map_distance_to_target": float(D[unit, j]),
                          "share": c / total} for j, c in top] if total else [],
     }
@@ -431,12 +444,22 @@ def main() -> None:
                     help="no sweep: where the paper's setting and the defaults move (leading "
                          "whitened components or the rest) and why the 4 -> 9 paths linger, with "
                          "the pipeline's target rule (the unit nearest the class mean)")
+    ap.add_argument("--stall", action="store_true",
+                    help="no sweep: only the 4 -> 9 analysis of --analyse")
     ap.add_argument("--page-only", action="store_true",
                     help="rewrite docs/results-music-sweep.md from the stored JSON of each dataset")
     args = ap.parse_args()
     out_json = Path(args.json or ROOT / "runs" / "music_sweep" / f"{args.dataset}.json")
     if args.page_only:
         write_page([json.loads(p.read_text()) for p in stored_sweeps()])
+        return
+    if args.stall:
+        study = Study(args.dataset, args.data, args.n_samples, args.seed, args.starts, args.steps,
+                      target_rule="class-mean")
+        stalls = [explain_stall(study, s) for s in (PAPER_DEFAULTS, current_defaults())]
+        for st in stalls:
+            print(json.dumps(st), flush=True)
+        atomic_write_text(out_json.with_name(f"{args.dataset}_stall.json"), json.dumps(stalls))
         return
     if args.analyse:
         study = Study(args.dataset, args.data, args.n_samples, args.seed, args.starts, args.steps,
