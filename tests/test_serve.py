@@ -108,6 +108,18 @@ def test_info_map_and_samples(client):
     assert client.get("/api/map").json()["png"].startswith("data:image/png;base64,")
 
 
+def test_settings_a_run_leaves_out_show_the_controllers_defaults(tmp_path):
+    """A run whose [controller] sets no lam (the demo's) must offer MUSIC's default lam, not an
+    empty field the page would send as 0."""
+    (tmp_path / "tiny.toml").write_text(CONFIG.replace("lam = 0.01\n", "").replace("gamma = 0.9\n", ""))
+    protoflow.run(tmp_path / "tiny.toml", out=tmp_path / "run")
+    with TestClient(create_app(tmp_path / "run"), raise_server_exceptions=False) as c:
+        tunable = c.get("/api/info").json()["tunable"]
+    defaults = protoflow.create_controller("music").get_params()
+    assert tunable["lam"]["value"] == defaults["lam"] and tunable["gamma"]["value"] == defaults["gamma"]
+    assert tunable["trust"]["value"] == 0.05
+
+
 def test_a_40_step_request_equals_the_python_api(client, run_dir):
     info = client.get("/api/info").json()
     sample = info["gallery"][3]["index"]

@@ -171,6 +171,19 @@ class Explorer:
         Z = np.asarray(Z, dtype=np.float64)
         return Z if self.encoder is None else np.asarray(self.encoder.decode(Z))
 
+    def controller_defaults(self) -> dict[str, Any]:
+        """The run controller's constructor defaults (name -> value; empty if it has none)."""
+        import inspect
+
+        from protoflow.registry import get_registry
+
+        factory = get_registry().get("controller", self.controller_name).factory
+        try:
+            params = inspect.signature(factory).parameters.values()
+        except (TypeError, ValueError):  # a factory without an inspectable signature
+            return {}
+        return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
     def schema(self) -> Any:
         """The MUSIC controller's declared `protoflow.params.Schema` (None if it has none)."""
         from protoflow.params import declared_schema
@@ -181,11 +194,13 @@ class Explorer:
     def info(self) -> dict[str, Any]:
         """What the page needs to draw its controls: units, classes, gallery, defaults."""
         schema = self.schema()
+        defaults = self.controller_defaults()
         tunable = {}
         for name in ("gamma", "lam", "trust"):
             if name in self.controller_settings or (schema is not None and name in schema):
                 doc = schema[name].doc if schema is not None and name in schema else ""
-                tunable[name] = {"value": self.controller_settings.get(name), "doc": doc}
+                # a setting the run's config left out shows the controller's own default
+                tunable[name] = {"value": self.controller_settings.get(name, defaults.get(name)), "doc": doc}
         y = self.data.y
         gallery = [{"index": int(i), "label": None if y is None else _jsonable_label(y[i])}
                    for i in self.test[:_GALLERY]]
