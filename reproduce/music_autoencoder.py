@@ -320,12 +320,12 @@ def tables(results: dict) -> str:
                  f"{int(sum(r['arrived'] for r in pair['paths'][m]))}" for m in methods]
         per_pair.append(f"| {pair['name']} | {pair['n_units']} | " + " | ".join(cells) + " |")
     return "\n".join([
-        "### Means ± std over all paths", "", *head, "",
-        f"### MUSIC against linear: the pairs (of {n_pairs}; of those where both methods have a "
+        "## Means ± std over all paths", "", *head, "",
+        f"## MUSIC against linear: the pairs (of {n_pairs}; of those where both methods have a "
         "value) where MUSIC's mean over the starts is better, and the two-sided paired Wilcoxon "
         "signed-rank test over the paths where both have one", "", *wins, "",
-        "### When the paths get there (means over the paths that do)", "", *timing, "",
-        "### Per pair (means over the starts; paths whose BMU reaches a target unit)", "", *per_pair,
+        "## When the paths get there (means over the paths that do)", "", *timing, "",
+        "## Per pair (means over the starts; paths whose BMU reaches a target unit)", "", *per_pair,
     ])
 
 
