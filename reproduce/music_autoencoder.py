@@ -24,7 +24,7 @@ the figures docs/img/music_autoencoder_strips.png and docs/img/music_autoencoder
 the per-path numbers to runs/music_autoencoder/metrics.json. The MUSIC options default to the
 controller's own defaults (read from its signature), so a rerun with other values is one flag.
 
-    nice -n 10 .venv/bin/python reproduce/music_autoencoder.py --data ../shared/data
+    nice -n 10 .venv/bin/python reproduce/music_autoencoder.py --data ../shared/data --preserve all --lam 0.01  # this page
     nice -n 10 .venv/bin/python reproduce/music_autoencoder.py --quick   # a small smoke run
     # another setting, kept off the page (the page's reading quotes --lam 0.1 and --trust 0.1):
     nice -n 10 .venv/bin/python reproduce/music_autoencoder.py --data ../shared/data --lam 0.1 \
