@@ -39,6 +39,7 @@ import protoflow
 from protoflow.data import load_dataset
 from protoflow.io import atomic_write_text
 from protoflow.metrics import manifold, semantic, trajectory
+from protoflow.pipeline.fit import unit_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "results-music-sweep.md"
@@ -104,7 +105,7 @@ class Study:
         rows, cols = MAPS[dataset]
         self.model = protoflow.create_model("toroidal-som", rows=rows, cols=cols, epochs=10,
                                       seed=seed).fit(Z)
-        self.unit_labels = _unit_labels(self.model, Z, self.y_train)
+        self.unit_labels = unit_labels(self.model, Z, self.y_train)
         # one classifier picks the target units, two others (trained apart from it) judge the paths
         half = len(self.X_train) // 2
         picker = _mlp(seed + 1).fit(self.X_train[:half], self.y_train[:half])
@@ -251,22 +252,6 @@ def _preserved(setting: dict[str, Any], D: np.ndarray, bmu: int, unit: int, act:
         keep[order[: setting["k"]]] = True
     keep[unit] = False
     return keep
-
-
-def _unit_labels(model: Any, Z: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Majority training label of each unit (units without samples: their nearest labelled unit)."""
-    bmus = protoflow.inversion.bmu(Z, model.prototypes_)
-    n_units = model.prototypes_.shape[0]
-    labels = np.full(n_units, -1)
-    for u in range(n_units):
-        hits = y[bmus == u]
-        if hits.size:
-            labels[u] = np.bincount(hits).argmax()
-    have = np.flatnonzero(labels >= 0)
-    W = model.prototypes_
-    for u in np.flatnonzero(labels < 0):
-        labels[u] = labels[have[np.argmin(np.linalg.norm(W[have] - W[u], axis=1))]]
-    return labels
 
 
 def _mlp(seed: int) -> Any:
