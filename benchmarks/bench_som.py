@@ -375,12 +375,18 @@ def score(W: np.ndarray, X: np.ndarray, rows: int, cols: int, topo: bool = True)
 def predicted_seconds(make: Callable[[int], Callable[[], np.ndarray]], full: int, probe: int) -> float:
     """Predicted seconds of `full` units of work (iterations, epochs) from two short runs of
     `probe` and 2 * `probe` units: their difference is the cost per unit, the rest fixed cost
-    (initialisation, fork)."""
+    (initialisation, fork). When the difference is lost in noise (under a quarter of the
+    average cost per unit of the longer probe, e.g. a probe slowed by other load), every
+    second of the longer probe is counted as per-unit cost: an overestimate, so the budget
+    skips a library rather than start a run of unbounded length (MiniSom at 1e6 samples once
+    got a per-unit cost of 0 and ran for over 10 minutes)."""
     t1, _, _, _, err1 = measure(make(probe))
     t2, _, _, _, err2 = measure(make(2 * probe))
     if err1 or err2:
         return np.inf
-    per_unit = max(t2 - t1, 0.0) / probe
+    per_unit = (t2 - t1) / probe
+    if per_unit < 0.25 * t2 / (2 * probe):
+        return t2 / (2 * probe) * max(full, 2 * probe)
     return t1 + per_unit * max(full - probe, 0)
 
 

@@ -21,12 +21,14 @@ from protoflow.xp import (
     addmm,
     asarray_like,
     device,
+    float32_unit_roundoff,
     is_array,
     is_numpy,
     matmul,
     namespace,
     rowwise_dot,
     to_numpy,
+    top_two,
 )
 
 #: rows per block when computing activations, so that a block of the (n_samples, n_units)
@@ -83,31 +85,42 @@ def scoring_matrix(W: Any) -> Any:
     return xp.concat([W, half[:, None]], axis=1)
 
 
-def bmu_search(Z: Any, S: Any, *, block_bytes: int = BMU_BLOCK_BYTES) -> tuple[Any, Any]:
+def bmu_search(Z: Any, S: Any, *, block_bytes: int = BMU_BLOCK_BYTES,
+               screen: bool = True) -> tuple[Any, Any]:
     """Nearest prototype and squared distance of each row, in row blocks: the one BMU search
     of protoflow (`bmu`, the SOM's epochs), for numpy arrays or tensors on any device.
 
     Z : array (n, n_features); S : `scoring_matrix` of the prototypes, same dtype, library and
     device. block_bytes : size of one (rows, n_units) block of scores (256..16384 rows).
+    screen : for float64 data, score in float32 first (about twice as fast) and settle in
+    float64 only the rows whose best and runner-up float32 scores are closer than a proven
+    bound on float32's rounding error (`Float32Screen`): outside that margin no rounding can
+    change the order, inside it the row's candidates are scored in float64. The BMUs are a
+    float64 search's. False (or float32 data) scores in the data's dtype.
     Returns (bmu (n,) int64, squared distance (n,) float64, clipped at 0), in Z's library.
     """
     xp = namespace(Z, S)
     dev = device(S)
     n, d = Z.shape
     K = S.shape[0]
-    rows = int(np.clip(block_bytes // max(1, K * (xp.finfo(S.dtype).bits // 8)), 256, 16384))
+    screener = Float32Screen.for_scoring_matrix(S) if screen and S.dtype == xp.float64 else None
+    work_dtype = xp.float32 if screener is not None else S.dtype
+    rows = int(np.clip(block_bytes // max(1, K * (xp.finfo(work_dtype).bits // 8)), 256, 16384))
     out = xp.empty(n, dtype=xp.int64, device=dev)
     d2 = xp.empty(n, dtype=xp.float64, device=dev)
-    aug = xp.empty((min(rows, n), d + 1), dtype=S.dtype, device=dev)
+    aug = xp.empty((min(rows, n), d + 1), dtype=work_dtype, device=dev)
     aug[:, d] = 1.0
     # one score buffer for all blocks: a fresh (rows, K) array per block costs page faults
     # comparable to the product itself
-    scores_buf = xp.empty((min(rows, n), K), dtype=S.dtype, device=dev)
-    St = S.T
+    scores_buf = xp.empty((min(rows, n), K), dtype=work_dtype, device=dev)
+    St = (S if screener is None else screener.S32).T
     for start in range(0, n, rows):
         block = Z[start : start + rows]
         m = block.shape[0]
         a = aug[:m]
+        if screener is not None:
+            out[start : start + m], d2[start : start + m] = screener.block(block, a, St, scores_buf[:m])
+            continue
         a[:, :d] = block
         scores = matmul(a, St, out=scores_buf[:m])
         idx = xp.argmax(scores, axis=1)
@@ -116,6 +129,97 @@ def bmu_search(Z: Any, S: Any, *, block_bytes: int = BMU_BLOCK_BYTES) -> tuple[A
         b64 = xp.astype(block, xp.float64, copy=False)
         d2[start : start + m] = rowwise_dot(b64, b64) - 2.0 * best
     return out, xp.clip(d2, min=0.0)  # cancellation can leave tiny negatives
+
+
+class Float32Screen:
+    """Exact float64 BMUs from float32 products, for one prototype set (`bmu_search`).
+
+    Points and prototypes are centred on the prototypes' mean c (distances do not change, the
+    float32 error bound shrinks with the norms). A float32 score
+    ``s_k = x.w_k - ||w_k||^2 / 2`` of a centred row x differs from the exact one by at most
+    ``bound = 2 (d + 4) u (||x|| max||w|| + max||w||^2 / 2)`` plus an underflow term: rounding
+    the inputs (2u relative) and a length-(d + 1) dot product in any order
+    (``gamma_{d+1} <= (d + 1.01) u``, Higham, *Accuracy and Stability of Numerical
+    Algorithms*, Thm 3.5), doubled for safety; u = 2**-24 (`protoflow.xp.float32_unit_roundoff`).
+    A row whose best float32 score beats the runner-up by more than twice the bound has that
+    BMU in exact arithmetic; the other rows' candidates (units within twice the bound of the
+    best) are scored in float64. Prototypes or rows too large for float32
+    (``||w|| >= 1e15``, ``||x||^2 >= 1e30``) are not screened. Use `for_scoring_matrix`.
+    """
+
+    #: rows with a centred squared norm at or above this are scored in float64 throughout
+    MAX_SQ_NORM = 1e30
+
+    def __init__(self, S: Any, unit: float) -> None:
+        xp = self.xp = namespace(S)
+        d = S.shape[1] - 1
+        W = S[:, :d]
+        self.center = xp.mean(W, axis=0)
+        self.Wc = W - self.center
+        self.hc = -0.5 * rowwise_dot(self.Wc, self.Wc)
+        self.S32 = xp.astype(xp.concat([self.Wc, self.hc[:, None]], axis=1), xp.float32)
+        self.w_max = float(xp.max(xp.sqrt(-2.0 * self.hc)))
+        self.unit = unit
+
+    @classmethod
+    def for_scoring_matrix(cls, S: Any) -> Float32Screen | None:
+        """The screen of a float64 `scoring_matrix` S (K, d + 1), or None where float32
+        products may be inexact (TF32) or the prototypes are too large for float32."""
+        unit = float32_unit_roundoff(S)
+        if unit is None:
+            return None
+        screen = cls(S, unit)
+        return screen if screen.w_max < 1e15 else None
+
+    def bound(self, x_norm: Any) -> Any:
+        """The bound (m,) on the float32 scores' error of centred rows of norm `x_norm` (m,)."""
+        d = self.Wc.shape[1]
+        rel = (d + 4) * self.unit * (x_norm * self.w_max + 0.5 * self.w_max**2)
+        return 2.0 * rel + 1e-43 * (d + 1) * (1.0 + x_norm + self.w_max)
+
+    def block(self, block: Any, aug: Any, St32: Any, scores: Any) -> tuple[Any, Any]:
+        """BMUs (m,) int64 and squared distances (m,) float64 of `block` (m, d), float64.
+        aug (m, d + 1) float32 with last column 1, scores (m, K) float32: work buffers."""
+        xp = self.xp
+        d = block.shape[1]
+        xc = block - self.center
+        x2 = rowwise_dot(xc, xc)
+        if not float(xp.max(x2)) < self.MAX_SQ_NORM:  # beyond float32's range
+            return self._exact(xc, xp.arange(xc.shape[0], device=device(xc)), None, None)
+        aug[:, :d] = xc
+        matmul(aug, St32, out=scores)
+        idx, first, second = top_two(scores)
+        margin = 2.0 * self.bound(xp.sqrt(x2))
+        first = xp.astype(first, xp.float64)
+        unsure = xp.nonzero(~(first - xp.astype(second, xp.float64) > margin))[0]
+        if unsure.shape[0]:
+            # candidates: units whose float32 score is within the margin of the best (the
+            # best itself was overwritten by top_two)
+            sub = xp.take(scores, unsure, axis=0)
+            cand = xp.astype(sub, xp.float64) >= (xp.take(first, unsure) - xp.take(margin, unsure))[:, None]
+            cols = xp.arange(sub.shape[1], device=device(sub))
+            cand = cand | (cols[None, :] == xp.take(idx, unsure)[:, None])
+            idx[unsure] = self._exact(xc, unsure, cand, cols)[0]
+        diff = xc - xp.take(self.Wc, idx, axis=0)
+        return idx, rowwise_dot(diff, diff)
+
+    def _exact(self, xc: Any, rows: Any, cand: Any, cols: Any) -> tuple[Any, Any]:
+        """Float64 BMUs of the centred rows xc[rows] among their candidate units (cand: bool
+        (len(rows), K), None: all) and the squared distances of all rows of xc."""
+        xp = self.xp
+        sub = xp.take(xc, rows, axis=0)
+        if cand is None:
+            scores = matmul(sub, self.Wc.T) + self.hc[None, :]
+        else:
+            r, k = xp.nonzero(cand)
+            vals = rowwise_dot(xp.take(sub, r, axis=0), xp.take(self.Wc, k, axis=0)) + xp.take(self.hc, k)
+            scores = xp.full(cand.shape, -xp.inf, dtype=xp.float64, device=device(xc))
+            scores[r, k] = vals
+        idx = xp.astype(xp.argmax(scores, axis=1), xp.int64)
+        if cand is not None:
+            return idx, None
+        diff = xc - xp.take(self.Wc, idx, axis=0)
+        return idx, rowwise_dot(diff, diff)
 
 
 def bmu(Z: Any, W: Any) -> np.ndarray:

@@ -25,6 +25,7 @@ and CuPy are never imported by it: an array of theirs must already exist.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import array_api_compat
@@ -45,6 +46,7 @@ __all__ = [
     "bincount",
     "cholesky_solve",
     "device",
+    "float32_unit_roundoff",
     "is_array",
     "is_numpy",
     "matmul",
@@ -52,6 +54,7 @@ __all__ = [
     "rowwise_dot",
     "scatter_add",
     "to_numpy",
+    "top_two",
 ]
 
 
@@ -196,6 +199,52 @@ def scatter_add(index: Any, values: Any, n: int, *, out: Any = None) -> Any:
     sums = onehot @ (v64 if v64.ndim == 2 else v64[:, None])
     out[...] = out + xp.reshape(sums, out.shape)
     return out
+
+
+def top_two(scores: Any) -> tuple[Any, Any, Any]:
+    """Per row of `scores` (m, k): the index of the largest entry (m,) int64, that entry (m,)
+    and the largest of the others (m,; -inf when k == 1), in scores' library and dtype.
+
+    May overwrite the largest entry of each row (numpy writes -inf there instead of copying
+    the (m, k) block); torch uses ``topk``.
+    """
+    if is_torch_array(scores):
+        if scores.shape[1] == 1:
+            import torch
+
+            return (torch.zeros(scores.shape[0], dtype=torch.int64, device=scores.device),
+                    scores[:, 0], torch.full_like(scores[:, 0], -float("inf")))
+        vals, idx = scores.topk(2, dim=1)
+        return idx[:, 0], vals[:, 0], vals[:, 1]
+    xp = namespace(scores)
+    idx = xp.argmax(scores, axis=1)
+    if is_numpy_array(scores) and scores.flags.c_contiguous:
+        flat = scores.reshape(-1)  # a view: flat positions are cheaper than put_along_axis
+        pos = np.arange(0, flat.size, scores.shape[1]) + idx
+        first = flat[pos]
+        flat[pos] = -np.inf
+        rest = scores
+    else:  # standard operations only: a masked copy
+        first = xp.take_along_axis(scores, idx[:, None], axis=1)[:, 0]
+        cols = xp.arange(scores.shape[1], device=device(scores))
+        rest = xp.where(cols[None, :] == idx[:, None], -xp.inf, scores)
+    return xp.astype(idx, xp.int64), first, xp.max(rest, axis=1)
+
+
+def float32_unit_roundoff(like: Any) -> float | None:
+    """The unit roundoff (2**-24) of a float32 matrix product in the library and on the device
+    of `like`, or None where such products may run at reduced precision: torch on CUDA with
+    TF32 allowed (``torch.backends.cuda.matmul.allow_tf32`` or a float32 matmul precision
+    below "highest"), CuPy with ``CUPY_TF32`` set."""
+    if is_torch_array(like) and like.device.type == "cuda":
+        import torch
+
+        if torch.backends.cuda.matmul.allow_tf32 or torch.get_float32_matmul_precision() != "highest":
+            return None
+    if is_cupy_array(like):
+        if os.environ.get("CUPY_TF32", "0") not in ("", "0"):
+            return None
+    return 2.0**-24
 
 
 def bincount(index: Any, n: int) -> Any:

@@ -82,3 +82,20 @@ def test_bench_gpu_without_cuda_exits_as_documented() -> None:
     proc = _run("bench_gpu.py", "--allow-cpu", "--quick", "--cases", "digits", "--repeats", "1", env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "| digits 500x64 | 20x20 | 2 | protoflow (torch) |" in proc.stdout
+
+
+def test_the_budget_prediction_never_reads_noise_as_free_work(monkeypatch):
+    """`predicted_seconds`: a longer probe that measured no slower (noise) must not predict
+    the full run at the probe's cost; a clean pair extrapolates linearly."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import bench_som
+    finally:
+        sys.path.remove(str(BENCH))
+    clock = {"times": []}
+    monkeypatch.setattr(bench_som, "measure", lambda fn: (clock["times"].pop(0), 0, 0, None, None))
+    make = lambda units: None  # noqa: E731  (measure is replaced: nothing runs)
+    clock["times"] = [1.0, 3.0]  # 1 s fixed + 2 s per 1,000 units
+    assert bench_som.predicted_seconds(make, 10_000, 1_000) == pytest.approx(1.0 + 2e-3 * 9_000)
+    clock["times"] = [1.2, 1.1]  # the longer probe came out faster: noise
+    assert bench_som.predicted_seconds(make, 10_000_000, 1_000) >= 1.1 / 2_000 * 10_000_000

@@ -162,8 +162,9 @@ def update(W: Any, stats: BatchStats, kernel: Any) -> Any:
     Returns a new array of W's shape (n_units, n_features), dtype and library.
     """
     xp = namespace(W, stats.sums, kernel)
-    num = kernel @ stats.sums
-    den = kernel @ stats.counts
+    # one product for both (a second pass over the K x K kernel costs as much as the first)
+    both = kernel @ xp.concat([stats.sums, stats.counts[:, None]], axis=1)
+    num, den = both[:, :-1], both[:, -1]
     alive = den > np.finfo(np.float64).tiny
     new = num / xp.where(alive, den, 1.0)[:, None]
     if not bool(xp.all(alive)):  # the rare dead unit keeps its prototype
