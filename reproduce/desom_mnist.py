@@ -64,7 +64,7 @@ PAPER: dict[str, dict[str, dict[str, tuple[float, float] | None]]] = {
                   "psr": (.832, .013)},
     },
 }
-METRICS = ["purity", "nmi", "qe_data", "te_data", "qe_latent", "te_latent", "psr"]
+METRICS = ["purity", "nmi", "nmi_geometric", "qe_data", "te_data", "qe_latent", "te_latent", "psr"]
 
 
 def make_som(seed: int, iterations: int, n_samples: int) -> Any:
@@ -83,6 +83,7 @@ def evaluate(model: Any, X: np.ndarray, y: np.ndarray, encoder: Any) -> dict[str
     Z = X if encoder is None else encoder.encode(X)
     out["purity"] = mq.purity(model, Z, y)
     out["nmi"] = mq.nmi(model, Z, y)  # arithmetic normalisation (scikit-learn's default)
+    out["nmi_geometric"] = mq.nmi(model, Z, y, average="geometric")  # sklearn's before 0.22
     out["qe_data"] = mq.quantization_error(model, X, encoder=encoder)
     out["te_data"] = mq.topographic_error(model, X, encoder=encoder)
     if encoder is not None:
@@ -135,6 +136,20 @@ def _cell(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values, ddof=1) if len(values) > 1 else 0.0:.3f}"
 
 
+def _old_cells(path: Path, block: str) -> dict[tuple[str, str, str], str]:
+    """The protoflow cells of an earlier table in block `block` of `path`, keyed by (dataset,
+    model, metric): a run of some models only keeps the others' earlier numbers."""
+    if not path.exists() or f"<!-- {block}:begin -->" not in path.read_text():
+        return {}
+    text = path.read_text().split(f"<!-- {block}:begin -->", 1)[1].split(f"<!-- {block}:end -->")[0]
+    cells = {}
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.strip().strip("|").split("|")]
+        if len(parts) == 5 and parts[3] not in ("-", "---"):
+            cells[(parts[0], parts[1], parts[2])] = parts[3]
+    return cells
+
+
 def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
     lines = [
         f"Run on {date.today().isoformat()}, {platform.machine()}, {torch.get_num_threads()} torch "
@@ -145,6 +160,8 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "| dataset | model | metric | protoflow (mean ± std) | paper (mean ± std) |",
         "| --- | --- | --- | --- | --- |",
     ]
+    old = _old_cells(Path(args.out), args.block)
+    kept = set()
     for name in args.datasets:
         for kind in ("SOM", "AE+SOM", "DESOM"):
             rs = [r for r in runs if r["dataset"] == name and r["model"] == kind]
@@ -153,11 +170,21 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
                 ours = [r[metric] for r in rs if metric in r]
                 if not ours and paper is None:
                     continue
+                cell = _cell(ours) if rs else old.get((name, kind, metric), "-")
+                if not rs and cell != "-":
+                    kept.add(kind)
+                if cell == "-" and paper is None:
+                    continue
                 ptxt = "-" if paper is None else f"{paper[0]:.3f} ± {paper[1]:.3f}"
-                lines.append(f"| {name} | {kind} | {metric} | {_cell(ours)} | {ptxt} |")
-            if rs:
-                secs = np.mean([r["fit_seconds"] for r in rs])
-                lines.append(f"| {name} | {kind} | fit time (s) | {secs:.0f} | - |")
+                lines.append(f"| {name} | {kind} | {metric} | {cell} | {ptxt} |")
+            secs = (f"{np.mean([r['fit_seconds'] for r in rs]):.0f}" if rs
+                    else old.get((name, kind, "fit time (s)")))
+            if secs:
+                lines.append(f"| {name} | {kind} | fit time (s) | {secs} | - |")
+    if kept:
+        lines.append("")
+        lines.append(f"Rows of {', '.join(sorted(kept))} are kept from an earlier run of this block "
+                     "(same settings; this run did not include them).")
     return "\n".join(lines) + "\n"
 
 

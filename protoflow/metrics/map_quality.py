@@ -336,14 +336,22 @@ def purity(model: Any, Z: Any, y: Any, *, encoder: Any = None) -> float:
     return float(w.max(axis=1).sum() / w.sum())
 
 
-def nmi(model: Any, Z: Any, y: Any, *, encoder: Any = None) -> float:
-    """Normalised mutual information between BMUs and classes, I / ((H(Q) + H(Y)) / 2).
+_NMI_MEANS = ("arithmetic", "geometric", "min", "max")
 
-    The arithmetic normalisation is scikit-learn's default since 0.22 (earlier versions used the
-    geometric mean); it is the DESOM paper's formula. 1.0 when both partitions are a single set.
+
+def nmi(model: Any, Z: Any, y: Any, *, encoder: Any = None,
+        average: str = "arithmetic") -> float:
+    """Normalised mutual information between BMUs and classes, I / mean(H(Q), H(Y)).
+
+    ``average`` names the mean, as scikit-learn's ``average_method``: "arithmetic" (its default
+    since 0.22, and the DESOM paper's formula), "geometric" (its default before 0.22), "min" or
+    "max". 1.0 when both partitions are a single set.
 
     Z : array-like of shape (n_samples, n_features); y : array-like of shape (n_samples,).
     """
+    if average not in _NMI_MEANS:
+        raise ConfigError(f"parameter 'average' must be one of {', '.join(_NMI_MEANS)}, got "
+                          f"{average!r}; scikit-learn's default is \"arithmetic\".")
     w = _contingency(model, Z, y, encoder)
     P = w / w.sum()
     pq, py = P.sum(axis=1), P.sum(axis=0)
@@ -357,7 +365,9 @@ def nmi(model: Any, Z: Any, y: Any, *, encoder: Any = None) -> float:
     hq, hy = entropy(pq), entropy(py)
     if hq == 0.0 and hy == 0.0:
         return 1.0
-    return float(max(mi, 0.0) / ((hq + hy) / 2.0))
+    norm = {"arithmetic": (hq + hy) / 2.0, "geometric": float(np.sqrt(hq * hy)),
+            "min": min(hq, hy), "max": max(hq, hy)}[average]
+    return float(max(mi, 0.0) / norm) if norm > 0 else 0.0
 
 
 def unsupervised_accuracy(model: Any, Z: Any, y: Any, *, encoder: Any = None) -> float:
