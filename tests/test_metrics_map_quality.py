@@ -328,6 +328,21 @@ def test_nmi_matches_scikit_learn_arithmetic():
         assert mq.nmi(m, Z, y) == pytest.approx(expected, rel=1e-10)
 
 
+@pytest.mark.parametrize("average", ["arithmetic", "geometric", "min", "max"])
+def test_nmi_means_match_scikit_learn(average):
+    metrics = pytest.importorskip("sklearn.metrics")
+    for seed in range(3):
+        m, Z, y = _labelled(seed)
+        expected = metrics.normalized_mutual_info_score(y, m.bmu(Z), average_method=average)
+        assert mq.nmi(m, Z, y, average=average) == pytest.approx(expected, rel=1e-10)
+
+
+def test_nmi_rejects_an_unknown_mean():
+    m, Z, y = _labelled(0)
+    with pytest.raises(ConfigError, match="average"):
+        mq.nmi(m, Z, y, average="harmonic")
+
+
 def test_nmi_by_hand():
     m = PrototypeSet(np.array([[0.0], [10.0]]), Lattice(1, 2))
     Z = np.array([[0.0], [0.1], [10.0], [10.1]])
