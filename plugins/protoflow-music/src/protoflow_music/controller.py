@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 
 from protoflow import inversion
-from protoflow.backend import BACKENDS, as_tensor, resolve_device, to_numpy
+from protoflow.backend import BACKENDS, as_tensor, resolve_device
 from protoflow.base import ControllerBase
 from protoflow.errors import ConfigError, ValidationError
 from protoflow.params import Any_, Bool, Choice, Device, Float, Int, Schema, Seed
 from protoflow.validation import check_float, check_int, check_seed
-from protoflow.xp import namespace
+from protoflow.xp import asarray_like, namespace, to_numpy
 from protoflow_music import sets
 from protoflow_music.solver import ROUTES, solve_regularized
 
@@ -325,7 +325,7 @@ class MUSIC(ControllerBase):
             rows /= scale[..., None]
         rows *= valid[..., None]
         if p["jitter"] > 0:
-            E = _like(rng.normal(size=tuple(rows.shape)), rows) * valid[..., None]
+            E = asarray_like(rng.normal(size=tuple(rows.shape)), rows) * valid[..., None]
             norm = xp.sqrt((E**2).sum(axis=(1, 2)))
             rows += p["jitter"] * E / xp.where(norm > 0, norm, 1.0)[:, None, None]
         return rows, dist
@@ -360,21 +360,21 @@ class MUSIC(ControllerBase):
         route = ""
         Wx = W if W_dev is None else W_dev
         xp = namespace(Wx)
-        Zx, idx, valid, is_t, weight = (_like(a, Wx) for a in (Z, idx, valid, is_t, weight))
+        Zx, idx, valid, is_t, weight = (asarray_like(a, Wx) for a in (Z, idx, valid, is_t, weight))
         block = max(1, _BLOCK_ELEMENTS // max(1, r * D))
         for lo in range(0, n, block):
             sl = slice(lo, lo + block)
             rows, dist = self._rows(Zx[sl], Wx, idx[sl], valid[sl], p, rng)
             b = -p["eta"] * (dist / 2.0 if p["row_normalize"] else dist**2)
             if p["target_noise"] > 0:
-                b = b + _like(rng.normal(scale=p["target_noise"], size=tuple(b.shape)), b)
+                b = b + asarray_like(rng.normal(scale=p["target_noise"], size=tuple(b.shape)), b)
             J = rows * weight[sl, :, None]
             y = xp.where(is_t[sl], weight[sl] * b, 0.0)
             dz_b, route = solve_regularized(J, y, p["lam"], p["solver"])
             sq = (xp.einsum("nrd,nd->nr", J, dz_b) - y) ** 2
-            dz[sl] = _as_numpy(dz_b)
-            terms["energy_preserve"][sl] = _as_numpy(xp.where(is_t[sl], 0.0, sq).sum(axis=1))
-            terms["energy_target"][sl] = _as_numpy(xp.where(is_t[sl], sq, 0.0).sum(axis=1))
+            dz[sl] = to_numpy(dz_b)
+            terms["energy_preserve"][sl] = to_numpy(xp.where(is_t[sl], 0.0, sq).sum(axis=1))
+            terms["energy_target"][sl] = to_numpy(xp.where(is_t[sl], sq, 0.0).sum(axis=1))
             terms["energy_reg"][sl] = p["lam"] * (dz[sl] ** 2).sum(axis=1)
         return dz, route, terms
 
@@ -420,16 +420,6 @@ class MUSIC(ControllerBase):
             "energy_reg": p["lam"] * (dz**2).sum(axis=1),
         }
         return dz, "eigh", terms
-
-
-def _like(a: np.ndarray, ref: Any) -> Any:
-    """Numpy array `a` as the same kind as `ref`: itself, or a tensor on ref's device."""
-    return a if isinstance(ref, np.ndarray) else as_tensor(a, ref.device)
-
-
-def _as_numpy(a: Any) -> np.ndarray:
-    """A numpy array or a torch tensor (any device) as a numpy array."""
-    return a if isinstance(a, np.ndarray) else to_numpy(a)
 
 
 def _trust_radius(act: np.ndarray, p: dict) -> np.ndarray:
