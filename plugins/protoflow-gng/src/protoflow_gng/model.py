@@ -11,7 +11,6 @@ from protoflow.missing import NAN_POLICIES, MissingDataMixin, check_observed, me
 from protoflow.params import Choice, Float, Int, Schema, Seed
 from protoflow.progress import Progress
 from protoflow.validation import check_array, check_seed
-from protoflow_gng._engine import GNGState
 
 
 class GrowingNeuralGas(MissingDataMixin, PrototypeModelBase):
@@ -136,7 +135,12 @@ class GrowingNeuralGas(MissingDataMixin, PrototypeModelBase):
         if omit and np.isnan(Z).any():
             observed = check_observed(Z, "Z")
             start = mean_impute(Z, name="Z")
-        state = GNGState(start[rng.choice(len(Z), size=2, replace=False)], params["max_units"])
+        # the numba engine is imported on the first fit, not with the plugin: every protoflow
+        # session imports the registered models, and numba costs a few tenths of a second
+        from protoflow_gng import _engine
+
+        W0 = start[rng.choice(len(Z), size=2, replace=False)]
+        state = _engine.GNGState(W0, params["max_units"])
         step = 0
         with Progress(epochs, "gng epochs") as bar:  # drawn on a terminal only, never when quiet
             for _ in range(epochs):
