@@ -133,7 +133,9 @@ def run_one(kind: str, name: str, seed: int, args: argparse.Namespace) -> dict[s
 def _cell(values: list[float]) -> str:
     if not values:
         return "-"
-    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1) if len(values) > 1 else 0.0:.3f}"
+    if len(values) == 1:
+        return f"{values[0]:.3f} (1 run)"
+    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f} ({len(values)} runs)"
 
 
 def _old_cells(path: Path, block: str) -> dict[tuple[str, str, str], str]:
@@ -205,6 +207,9 @@ def main() -> None:
     ap.add_argument("--block", default="results",
                     help="name of the generated block of --out to rewrite (results-full: the "
                          "paper's full budget)")
+    ap.add_argument("--cached-only", action="store_true",
+                    help="run nothing: build the table from the runs cached under --runs (a seed "
+                         "or model without a cached run is left out and said so)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     have_som = "som" in {m["name"] for m in protoflow.available()["model"]}
@@ -223,6 +228,9 @@ def main() -> None:
                 path = runs_dir / f"{tag}.json"
                 if path.exists():
                     runs.append(json.loads(path.read_text()))
+                    continue
+                if args.cached_only:
+                    print(f"not cached, left out: {tag}")
                     continue
                 print(f"running {tag} ...", flush=True)
                 res = run_one(kind, name, seed, args)
