@@ -185,41 +185,38 @@ class Float32Screen:
         xc = block - self.center
         x2 = rowwise_dot(xc, xc)
         if not float(xp.max(x2)) < self.MAX_SQ_NORM:  # beyond float32's range
-            return self._exact(xc, xp.arange(xc.shape[0], device=device(xc)), None, None)
-        aug[:, :d] = xc
-        matmul(aug, St32, out=scores)
-        idx, first, second = top_two(scores)
-        margin = 2.0 * self.bound(xp.sqrt(x2))
-        first = xp.astype(first, xp.float64)
-        unsure = xp.nonzero(~(first - xp.astype(second, xp.float64) > margin))[0]
-        if unsure.shape[0]:
-            # candidates: units whose float32 score is within the margin of the best (the
-            # best itself was overwritten by top_two)
-            sub = xp.take(scores, unsure, axis=0)
-            cand = xp.astype(sub, xp.float64) >= (xp.take(first, unsure) - xp.take(margin, unsure))[:, None]
-            cols = xp.arange(sub.shape[1], device=device(sub))
-            cand = cand | (cols[None, :] == xp.take(idx, unsure)[:, None])
-            idx[unsure] = self._exact(xc, unsure, cand, cols)[0]
+            idx = self._exact(xc, None)
+        else:
+            aug[:, :d] = xc
+            matmul(aug, St32, out=scores)
+            idx, first, second = top_two(scores)
+            margin = 2.0 * self.bound(xp.sqrt(x2))
+            first = xp.astype(first, xp.float64)
+            unsure = xp.nonzero(~(first - xp.astype(second, xp.float64) > margin))[0]
+            if unsure.shape[0]:
+                # candidates: units whose float32 score is within the margin of the best (the
+                # best itself was overwritten by top_two)
+                sub = xp.take(scores, unsure, axis=0)
+                low = xp.take(first, unsure) - xp.take(margin, unsure)
+                cols = xp.arange(sub.shape[1], device=device(sub))
+                cand = (xp.astype(sub, xp.float64) >= low[:, None]) | (
+                    cols[None, :] == xp.take(idx, unsure)[:, None])
+                idx[unsure] = self._exact(xp.take(xc, unsure, axis=0), cand)
         diff = xc - xp.take(self.Wc, idx, axis=0)
         return idx, rowwise_dot(diff, diff)
 
-    def _exact(self, xc: Any, rows: Any, cand: Any, cols: Any) -> tuple[Any, Any]:
-        """Float64 BMUs of the centred rows xc[rows] among their candidate units (cand: bool
-        (len(rows), K), None: all) and the squared distances of all rows of xc."""
+    def _exact(self, xc: Any, cand: Any) -> Any:
+        """Float64 BMUs (m,) int64 of centred rows xc (m, d) among their candidate units
+        (cand: bool (m, K); None: all units)."""
         xp = self.xp
-        sub = xp.take(xc, rows, axis=0)
         if cand is None:
-            scores = matmul(sub, self.Wc.T) + self.hc[None, :]
+            scores = matmul(xc, self.Wc.T) + self.hc[None, :]
         else:
             r, k = xp.nonzero(cand)
-            vals = rowwise_dot(xp.take(sub, r, axis=0), xp.take(self.Wc, k, axis=0)) + xp.take(self.hc, k)
+            vals = rowwise_dot(xp.take(xc, r, axis=0), xp.take(self.Wc, k, axis=0)) + xp.take(self.hc, k)
             scores = xp.full(cand.shape, -xp.inf, dtype=xp.float64, device=device(xc))
             scores[r, k] = vals
-        idx = xp.astype(xp.argmax(scores, axis=1), xp.int64)
-        if cand is not None:
-            return idx, None
-        diff = xc - xp.take(self.Wc, idx, axis=0)
-        return idx, rowwise_dot(diff, diff)
+        return xp.astype(xp.argmax(scores, axis=1), xp.int64)
 
 
 def bmu(Z: Any, W: Any) -> np.ndarray:
