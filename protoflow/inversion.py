@@ -18,6 +18,7 @@ from protoflow.backend import as_tensor, resolve_device
 from protoflow.errors import ConfigError, NotInvertibleError, ValidationError
 from protoflow.validation import check_array, check_finite, check_float
 from protoflow.xp import (
+    Workspace,
     addmm,
     asarray_like,
     device,
@@ -27,6 +28,8 @@ from protoflow.xp import (
     matmul,
     namespace,
     rowwise_dot,
+    subtract,
+    take_rows,
     to_numpy,
     top_two,
 )
@@ -86,7 +89,7 @@ def scoring_matrix(W: Any) -> Any:
 
 
 def bmu_search(Z: Any, S: Any, *, block_bytes: int = BMU_BLOCK_BYTES,
-               screen: bool = True) -> tuple[Any, Any]:
+               screen: bool = True, workspace: Workspace | None = None) -> tuple[Any, Any]:
     """Nearest prototype and squared distance of each row, in row blocks: the one BMU search
     of protoflow (`bmu`, the SOM's epochs), for numpy arrays or tensors on any device.
 
@@ -97,29 +100,35 @@ def bmu_search(Z: Any, S: Any, *, block_bytes: int = BMU_BLOCK_BYTES,
     bound on float32's rounding error (`Float32Screen`): outside that margin no rounding can
     change the order, inside it the row's candidates are scored in float64. The BMUs are a
     float64 search's. False (or float32 data) scores in the data's dtype.
+    workspace : the `protoflow.xp.Workspace` to take the block buffers from (a loop that
+    searches data of the same size again and again reuses them); None: the thread's shared
+    one (`Workspace.for_thread`) for numpy, fresh buffers for other libraries.
     Returns (bmu (n,) int64, squared distance (n,) float64, clipped at 0), in Z's library.
     """
     xp = namespace(Z, S)
     dev = device(S)
     n, d = Z.shape
     K = S.shape[0]
+    if workspace is None:
+        workspace = Workspace.for_thread() if is_numpy(S) else Workspace(0)
+    ws = workspace
     screener = Float32Screen.for_scoring_matrix(S) if screen and S.dtype == xp.float64 else None
     work_dtype = xp.float32 if screener is not None else S.dtype
-    rows = int(np.clip(block_bytes // max(1, K * (xp.finfo(work_dtype).bits // 8)), 256, 16384))
+    rows = max(1, min(n, int(np.clip(block_bytes // max(1, K * (xp.finfo(work_dtype).bits // 8)), 256, 16384))))
     out = xp.empty(n, dtype=xp.int64, device=dev)
     d2 = xp.empty(n, dtype=xp.float64, device=dev)
-    aug = xp.empty((min(rows, n), d + 1), dtype=work_dtype, device=dev)
+    aug = ws.empty("bmu.aug", (rows, d + 1), work_dtype, S)
     aug[:, d] = 1.0
-    # one score buffer for all blocks: a fresh (rows, K) array per block costs page faults
-    # comparable to the product itself
-    scores_buf = xp.empty((min(rows, n), K), dtype=work_dtype, device=dev)
+    # one score buffer for all blocks (and, with a workspace, all calls): a fresh (rows, K)
+    # array costs page faults comparable to the product itself
+    scores_buf = ws.empty("bmu.scores", (rows, K), work_dtype, S)
     St = (S if screener is None else screener.S32).T
     for start in range(0, n, rows):
         block = Z[start : start + rows]
         m = block.shape[0]
         a = aug[:m]
         if screener is not None:
-            out[start : start + m], d2[start : start + m] = screener.block(block, a, St, scores_buf[:m])
+            out[start : start + m], d2[start : start + m] = screener.block(block, a, St, scores_buf[:m], ws)
             continue
         a[:, :d] = block
         scores = matmul(a, St, out=scores_buf[:m])
@@ -177,12 +186,15 @@ class Float32Screen:
         rel = (d + 4) * self.unit * (x_norm * self.w_max + 0.5 * self.w_max**2)
         return 2.0 * rel + 1e-43 * (d + 1) * (1.0 + x_norm + self.w_max)
 
-    def block(self, block: Any, aug: Any, St32: Any, scores: Any) -> tuple[Any, Any]:
+    def block(self, block: Any, aug: Any, St32: Any, scores: Any,
+              workspace: Workspace | None = None) -> tuple[Any, Any]:
         """BMUs (m,) int64 and squared distances (m,) float64 of `block` (m, d), float64.
-        aug (m, d + 1) float32 with last column 1, scores (m, K) float32: work buffers."""
+        aug (m, d + 1) float32 with last column 1, scores (m, K) float32: work buffers;
+        workspace: where the two (m, d) float64 temporaries come from (None: fresh)."""
         xp = self.xp
-        d = block.shape[1]
-        xc = block - self.center
+        ws = Workspace(0) if workspace is None else workspace
+        m, d = block.shape
+        xc = subtract(block, self.center, out=ws.empty("screen.xc", (m, d), xp.float64, block))
         x2 = rowwise_dot(xc, xc)
         if not float(xp.max(x2)) < self.MAX_SQ_NORM:  # beyond float32's range
             idx = self._exact(xc, None)
@@ -202,7 +214,9 @@ class Float32Screen:
                 cand = (xp.astype(sub, xp.float64) >= low[:, None]) | (
                     cols[None, :] == xp.take(idx, unsure)[:, None])
                 idx[unsure] = self._exact(xp.take(xc, unsure, axis=0), cand)
-        diff = xc - xp.take(self.Wc, idx, axis=0)
+        diff = take_rows(self.Wc, idx, out=ws.empty("screen.diff", (m, d), xp.float64, block),
+                         checked=False)
+        diff = subtract(xc, diff, out=diff)
         return idx, rowwise_dot(diff, diff)
 
     def _exact(self, xc: Any, cand: Any) -> Any:

@@ -90,6 +90,66 @@ def test_add_to_diagonal_in_place_and_cholesky_solve(lib):
     np.testing.assert_allclose(x, np.stack([scipy.linalg.solve(Gn[i], rhs[i]) for i in range(4)]), rtol=1e-10)
 
 
+@pytest.mark.parametrize("lib", LIBS)
+def test_subtract_and_take_rows_write_into_out(lib):
+    rng = _rng()
+    a, b, idx = rng.normal(size=(6, 3)), rng.normal(size=3), rng.integers(0, 6, 9)
+    out = _to(lib, np.empty((6, 3)))
+    res = pxp.subtract(_to(lib, a), _to(lib, b), out=out)
+    assert res is out or pxp.to_numpy(res).base is not None
+    np.testing.assert_array_equal(pxp.to_numpy(out), a - b)
+    rows = _to(lib, np.empty((9, 3)))
+    for checked in (True, False):
+        pxp.take_rows(_to(lib, a), _to(lib, idx), out=rows, checked=checked)
+        np.testing.assert_array_equal(pxp.to_numpy(rows), a[idx])
+    np.testing.assert_array_equal(pxp.to_numpy(pxp.take_rows(_to(lib, a), _to(lib, idx))), a[idx])
+
+
+def test_take_rows_checks_the_range_unless_told_not_to():
+    with pytest.raises(IndexError):
+        pxp.take_rows(np.ones((3, 2)), np.array([3]), out=np.empty((1, 2)))
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_workspace_hands_out_the_same_buffer_while_it_fits(lib):
+    like = _to(lib, np.zeros(1))
+    ws = pxp.Workspace()
+    a = ws.empty("x", (8, 3), like.dtype, like)
+    assert a.shape == (8, 3) and type(a) is type(like)
+    a[...] = 7.0
+    b = ws.empty("x", (5, 3), like.dtype, like)  # fewer rows: a view of the same memory
+    assert b.shape == (5, 3) and float(pxp.to_numpy(b)[0, 0]) == 7.0
+    c = ws.empty("x", (9, 3), like.dtype, like)  # more rows: a new buffer
+    c[...] = 1.0
+    assert c.shape == (9, 3) and float(pxp.to_numpy(ws.empty("x", (9, 3), like.dtype, like))[0, 0]) == 1.0
+    assert ws.empty("x", (9, 4), like.dtype, like).shape == (9, 4)  # other trailing shape
+    assert ws.empty("y", (2,), like.dtype, like).shape == (2,)  # names are separate
+    assert ws.nbytes == 9 * 4 * 8 + 2 * 8
+    ws.clear()
+    assert ws.nbytes == 0
+
+
+def test_workspace_budget_and_dtype():
+    ws = pxp.Workspace(max_bytes=100)
+    like = np.zeros(1)
+    big = ws.empty("big", (20,), np.float64, like)  # 160 bytes: served, not kept
+    assert big.shape == (20,) and ws.nbytes == 0
+    small = ws.empty("s", (4,), np.float32, like)
+    assert small.dtype == np.float32 and ws.nbytes == 16
+    assert ws.empty("s", (4,), np.float64, like).dtype == np.float64  # dtype change: new buffer
+
+
+def test_each_thread_has_its_own_workspace():
+    import threading
+
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(pxp.Workspace.for_thread()))
+    thread.start()
+    thread.join()
+    assert pxp.Workspace.for_thread() is pxp.Workspace.for_thread()
+    assert seen[0] is not pxp.Workspace.for_thread()
+
+
 def test_numpy_routines_return_numpy():
     a = np.ones((3, 2))
     for res in (pxp.matmul(a, a.T), pxp.rowwise_dot(a, a), pxp.scatter_add(np.array([0, 1, 1]), a, 2),

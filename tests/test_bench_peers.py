@@ -93,7 +93,7 @@ def test_the_budget_prediction_never_reads_noise_as_free_work(monkeypatch):
     finally:
         sys.path.remove(str(BENCH))
     clock = {"times": []}
-    monkeypatch.setattr(bench_som, "measure", lambda fn: (clock["times"].pop(0), 0, 0, None, None))
+    monkeypatch.setattr(bench_som, "measure", lambda fn: (clock["times"].pop(0), 0, 0, None, None, None))
     make = lambda units: None  # noqa: E731  (measure is replaced: nothing runs)
     clock["times"] = [1.0, 3.0]  # 1 s fixed + 2 s per 1,000 units
     assert bench_som.predicted_seconds(make, 10_000, 1_000) == pytest.approx(1.0 + 2e-3 * 9_000)

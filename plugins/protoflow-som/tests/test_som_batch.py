@@ -99,6 +99,67 @@ def test_kernel_table_is_the_gaussian_kernel(lattice, T):
     np.testing.assert_array_equal(table(T), gaussian_kernel(dist, T))
 
 
+def test_small_maps_share_one_kernel_table_per_equal_topology():
+    a, b = Lattice(6, 5, kind="hex"), Lattice(6, 5, kind="hex")
+    table = batch.shared_kernel_table(a)
+    assert table is not None and batch.shared_kernel_table(b) is table  # equal value, same table
+    assert batch.shared_kernel_table(Lattice(5, 6, kind="hex")) is not table
+    np.testing.assert_array_equal(table(2.0), gaussian_kernel(a.distances(), 2.0))
+    side = int(batch.SHARED_TABLE_MAX_UNITS**0.5) + 1
+    assert batch.shared_kernel_table(Lattice(side, side)) is None  # large maps build their own
+
+
+def test_kernel_table_writes_into_a_workspace_buffer():
+    from protoflow.xp import Workspace
+
+    lattice, ws = Lattice(4, 5), Workspace()
+    table = batch.KernelTable(lattice.distances())
+    first = table(1.5, workspace=ws)
+    np.testing.assert_array_equal(first, gaussian_kernel(lattice.distances(), 1.5))
+    second = table(0.5, workspace=ws)
+    assert np.shares_memory(first, second)  # the same buffer, rewritten
+    np.testing.assert_array_equal(second, gaussian_kernel(lattice.distances(), 0.5))
+
+
+def test_fits_that_share_a_thread_workspace_match_isolated_fits():
+    """Interleaved fits of different sizes in one thread, and fits in other threads at the same
+    time, give exactly the prototypes of a fit on its own (buffers are reused, never mixed)."""
+    import threading
+
+    from protoflow_som import SOM
+
+    rng = np.random.default_rng(3)
+    data = [rng.normal(size=(n, d)) for n, d in [(300, 4), (120, 7), (300, 4)]]
+    shapes = [(5, 6), (3, 4), (6, 5)]
+    alone = [SOM(rows=r, cols=c, epochs=4, seed=1).fit(X).prototypes_ for (r, c), X in zip(shapes, data)]
+    models = [SOM(rows=r, cols=c, epochs=4, seed=1) for r, c in shapes]
+    for m, X in zip(models, data):  # epochs interleaved across models
+        m.partial_fit(X)
+    for _ in range(3):
+        for m, X in zip(models, data):
+            m.partial_fit(X)
+    stepped = [SOM(rows=r, cols=c, epochs=4, seed=1) for r, c in shapes]
+    for m, X in zip(stepped, data):
+        for _ in range(4):
+            m.partial_fit(X)
+    for a, b in zip(models, stepped):
+        np.testing.assert_array_equal(a.prototypes_, b.prototypes_)
+    results = {}
+
+    def fit(i, j):
+        (r, c), X = shapes[i], data[i]
+        results[i, j] = SOM(rows=r, cols=c, epochs=4, seed=1).fit(X).prototypes_
+
+    threads = [threading.Thread(target=fit, args=(i, j)) for i in range(3) for j in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for (i, _), W in results.items():
+        np.testing.assert_array_equal(W, alone[i])
+    assert len(results) == 6
+
+
 def test_kernel_table_falls_back_for_non_integer_or_infinite_distances():
     d = np.array([[0.0, 1.5, np.inf], [1.5, 0.0, 2.0], [np.inf, 2.0, 0.0]])
     table = batch.KernelTable(d)

@@ -24,7 +24,7 @@ from protoflow.validation import (
     check_memory,
     check_seed,
 )
-from protoflow.xp import asarray_like, to_numpy
+from protoflow.xp import Workspace, asarray_like, is_numpy, to_numpy
 from protoflow_som import batch, rules
 from protoflow_som.init import INIT_CHOICES, initial_prototypes
 
@@ -303,14 +303,17 @@ class SOM(MissingDataMixin, PrototypeModelBase):
         if cfg["algorithm"] == "batch":
             # one update per epoch: epoch e sits at e / (E - 1) of the schedule
             T = exponential_temperature(e, E - 1, cfg["t_max"], cfg["t_min"])
-            kernel = table(T)
+            # numpy: the thread's buffers, reused across epochs and fits (no page faults per
+            # epoch); torch's caching allocator does that itself
+            ws = Workspace.for_thread() if is_numpy(X) else None
+            kernel = table(T, workspace=ws)
             if missing:
                 mstats = batch.accumulate_masked(X, W)
                 self.prototypes_ = batch.update_masked(W, mstats, kernel)
                 err = mstats.error
             else:  # one body for numpy and torch: W goes where X is, the result comes back
                 Wx = asarray_like(W, X)
-                stats = batch.accumulate(X, Wx)
+                stats = batch.accumulate(X, Wx, workspace=ws)
                 self.prototypes_ = to_numpy(batch.update(Wx, stats, kernel))
                 err = stats.error
         else:
@@ -323,10 +326,14 @@ class SOM(MissingDataMixin, PrototypeModelBase):
     def _kernel_table(self, X: Any) -> batch.KernelTable:
         """The kernel lookup of topology_'s map distances in X's library and on its device,
         built once per topology and device (not saved; the distances are not even asked for
-        again: `Lattice.distances` checks the memory each call)."""
+        again: `Lattice.distances` checks the memory each call). For numpy and a small map
+        the table is shared by every model with an equal topology (`batch.shared_kernel_table`)."""
         cached = getattr(self, "_kernel_cache", None)
         if cached is None or cached[0] is not self.topology_ or _where(cached[1].like) != _where(X):
-            cached = self._kernel_cache = (self.topology_, batch.KernelTable(self.topology_.distances(), like=X))
+            table = batch.shared_kernel_table(self.topology_) if is_numpy(X) else None
+            if table is None:
+                table = batch.KernelTable(self.topology_.distances(), like=X)
+            cached = self._kernel_cache = (self.topology_, table)
         return cached[1]
 
     def _sample_epoch(self, X: Any, W: np.ndarray, table: batch.KernelTable, cfg: dict[str, Any],
