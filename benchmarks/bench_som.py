@@ -42,7 +42,9 @@ protoflow's; each decays the way that library allows:
 Every codebook is scored by the same code, `score` (protoflow's `quantization_error` and
 `topographic_error` through ``PrototypeSet(W, Lattice(rows, cols))``: QE = mean distance to the
 BMU, TE = fraction of samples whose two nearest prototypes are not 4-neighbours; k-means has no
-map, so no TE). Each library runs in a forked child so its time and memory are its own; the
+map, so no TE). Each library runs in a forked child so its time and memory are its own (numpy's
+BLAS threads, which a fork does not carry over, are restarted before the clock: a fresh
+process has them from import); the
 time is the best of `--repeats` runs (fewer when one run takes over half the budget: the row
 says how many), the QE / TE those of the first run (every recipe is seeded). "peak extra MiB"
 is the rise of VmHWM over the child's starting RSS (the data are already there), "peak RSS
@@ -167,6 +169,11 @@ def _child(fn: Callable[[], np.ndarray], queue: Any, warm: bool = False) -> None
     except OSError:
         pass
     start_rss = _status_kib("VmRSS")
+    # a fork leaves numpy's BLAS threads behind and the first product large enough to use them
+    # restarts them (3-30 ms here); a fresh process starts them at import, so start them
+    # before the clock
+    warm_up = np.ones((512, 512))
+    warm_up @ warm_up
     t0 = time.perf_counter()
     try:
         W = fn()
