@@ -25,6 +25,7 @@ and CuPy are never imported by it: an array of theirs must already exist.
 
 from __future__ import annotations
 
+import operator
 import os
 import threading
 from typing import Any
@@ -124,33 +125,27 @@ def asarray_like(array: Any, like: Any, *, dtype: Any = None) -> Any:
 def matmul(a: Any, b: Any, *, out: Any = None) -> Any:
     """``a @ b`` (shapes as ``matmul``: (..., n, k) @ (..., k, m) -> (..., n, m)), written into
     `out` when given (numpy, CuPy and torch write in place, reusing the buffer across calls)."""
-    if is_numpy_array(a):
-        return np.matmul(a, b, out=out)
-    if is_torch_array(a):
-        import torch
-
-        return torch.matmul(a, b, out=out)
-    if is_cupy_array(a):
-        return _cupy().matmul(a, b, out=out)
-    result = a @ b
-    if out is None:
-        return result
-    out[...] = result
-    return out
+    return _binary("matmul", "matmul", operator.matmul, a, b, out)
 
 
 def subtract(a: Any, b: Any, *, out: Any = None) -> Any:
     """``a - b`` (broadcasting), written into `out` when given (numpy, torch and CuPy write in
     place; another library computes the difference and copies it in)."""
+    return _binary("subtract", "sub", operator.sub, a, b, out)
+
+
+def _binary(name: str, torch_name: str, fallback: Any, a: Any, b: Any, out: Any) -> Any:
+    """numpy's / CuPy's `name` or torch's `torch_name` of (a, b) with ``out=``; for any other
+    library `fallback(a, b)` copied into `out`."""
     if is_numpy_array(a):
-        return np.subtract(a, b, out=out)
+        return getattr(np, name)(a, b, out=out)
     if is_torch_array(a):
         import torch
 
-        return torch.sub(a, b, out=out)
+        return getattr(torch, torch_name)(a, b, out=out)
     if is_cupy_array(a):
-        return _cupy().subtract(a, b, out=out)
-    return _into(a - b, out)
+        return getattr(_cupy(), name)(a, b, out=out)
+    return _into(fallback(a, b), out)
 
 
 def take_rows(a: Any, index: Any, *, out: Any = None, checked: bool = True) -> Any:
