@@ -795,6 +795,7 @@ def main() -> None:
                    help="train each SOM on a tiny problem in-process and print JSON (for the tests)")
     a = p.parse_args()
     add_peer_dirs(a.peer_dirs)
+    have("protoflow_som")  # imported here like every peer, so no child's time includes it
     if a.check_peers:
         print(json.dumps(check_peers()))
         return
