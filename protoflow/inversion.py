@@ -109,9 +109,9 @@ def bmu_search(Z: Any, S: Any, *, block_bytes: int = BMU_BLOCK_BYTES,
     dev = device(S)
     n, d = Z.shape
     K = S.shape[0]
-    if workspace is None:
-        workspace = Workspace.for_thread() if is_numpy(S) else Workspace(0)
     ws = workspace
+    if ws is None:  # numpy: the thread's buffers; torch's caching allocator reuses its own
+        ws = Workspace.for_thread() if is_numpy(S) else Workspace(0)
     screener = Float32Screen.for_scoring_matrix(S) if screen and S.dtype == xp.float64 else None
     work_dtype = xp.float32 if screener is not None else S.dtype
     rows = max(1, min(n, int(np.clip(block_bytes // max(1, K * (xp.finfo(work_dtype).bits // 8)), 256, 16384))))
