@@ -98,7 +98,7 @@ def bmu_search(Z: Any, S: Any, *, block_bytes: int = BMU_BLOCK_BYTES,
     screen : for float64 data, score in float32 first (about twice as fast) and settle in
     float64 only the rows whose best and runner-up float32 scores are closer than a proven
     bound on float32's rounding error (`Float32Screen`): outside that margin no rounding can
-    change the order, inside it the row's candidates are scored in float64. The BMUs are a
+    change the order, inside it the row is scored again in float64. The BMUs are a
     float64 search's. False (or float32 data) scores in the data's dtype.
     workspace : the `protoflow.xp.Workspace` to take the block buffers from (a loop that
     searches data of the same size again and again reuses them); None: the thread's shared
@@ -146,13 +146,14 @@ class Float32Screen:
     Points and prototypes are centred on the prototypes' mean c (distances do not change, the
     float32 error bound shrinks with the norms). A float32 score
     ``s_k = x.w_k - ||w_k||^2 / 2`` of a centred row x differs from the exact one by at most
-    ``bound = 2 (d + 4) u (||x|| max||w|| + max||w||^2 / 2)`` plus an underflow term: rounding
-    the inputs (2u relative) and a length-(d + 1) dot product in any order
+    ``bound_k = (d + 4) u (||x|| ||w_k|| + ||w_k||^2 / 2)`` plus an underflow term: rounding
+    the inputs (2u relative, plus u^2) and a length-(d + 1) dot product in any order
     (``gamma_{d+1} <= (d + 1.01) u``, Higham, *Accuracy and Stability of Numerical
-    Algorithms*, Thm 3.5), doubled for safety; u = 2**-24 (`protoflow.xp.float32_unit_roundoff`).
-    A row whose best float32 score beats the runner-up by more than twice the bound has that
-    BMU in exact arithmetic; the other rows' candidates (units within twice the bound of the
-    best) are scored in float64. Prototypes or rows too large for float32
+    Algorithms*, Thm 3.5) make at most (d + 3.02) u times ``sum_i |x_i| |w_ki|``, which
+    Cauchy-Schwarz bounds by the norms; u = 2**-24 (`protoflow.xp.float32_unit_roundoff`).
+    A row whose best float32 score (unit b) beats the runner-up by more than
+    ``bound_b + max_k bound_k`` has that BMU in exact arithmetic; the other rows are scored again in float64, over all units.
+    Prototypes or rows too large for float32
     (``||w|| >= 1e15``, ``||x||^2 >= 1e30``) are not screened. Use `for_scoring_matrix`.
     """
 
@@ -167,7 +168,8 @@ class Float32Screen:
         self.Wc = W - self.center
         self.hc = -0.5 * rowwise_dot(self.Wc, self.Wc)
         self.S32 = xp.astype(xp.concat([self.Wc, self.hc[:, None]], axis=1), xp.float32)
-        self.w_max = float(xp.max(xp.sqrt(-2.0 * self.hc)))
+        self.w_norm = xp.sqrt(-2.0 * self.hc)
+        self.w_max = float(xp.max(self.w_norm))
         self.unit = unit
 
     @classmethod
@@ -180,11 +182,13 @@ class Float32Screen:
         screen = cls(S, unit)
         return screen if screen.w_max < 1e15 else None
 
-    def bound(self, x_norm: Any) -> Any:
-        """The bound (m,) on the float32 scores' error of centred rows of norm `x_norm` (m,)."""
+    def bound(self, x_norm: Any, w_norm: Any = None) -> Any:
+        """The bound (m,) on the float32 error of the scores of centred rows of norm `x_norm`
+        (m,) against prototypes of centred norm `w_norm` (m,; None: the largest)."""
         d = self.Wc.shape[1]
-        rel = (d + 4) * self.unit * (x_norm * self.w_max + 0.5 * self.w_max**2)
-        return 2.0 * rel + 1e-43 * (d + 1) * (1.0 + x_norm + self.w_max)
+        w = self.w_max if w_norm is None else w_norm
+        rel = (d + 4) * self.unit * (x_norm * w + 0.5 * w * w)
+        return rel + 1e-43 * (d + 1) * (1.0 + x_norm + self.w_max)
 
     def block(self, block: Any, aug: Any, St32: Any, scores: Any,
               workspace: Workspace | None = None) -> tuple[Any, Any]:
@@ -197,39 +201,35 @@ class Float32Screen:
         xc = subtract(block, self.center, out=ws.empty("screen.xc", (m, d), xp.float64, block))
         x2 = rowwise_dot(xc, xc)
         if not float(xp.max(x2)) < self.MAX_SQ_NORM:  # beyond float32's range
-            idx = self._exact(xc, None)
+            idx = self._exact(xc, ws)
         else:
             aug[:, :d] = xc
             matmul(aug, St32, out=scores)
             idx, first, second = top_two(scores)
-            margin = 2.0 * self.bound(xp.sqrt(x2))
+            # the best score's error bound with its own prototype's norm, the runner-up's
+            # with the largest
+            x_norm = xp.sqrt(x2)
+            margin = self.bound(x_norm, xp.take(self.w_norm, idx)) + self.bound(x_norm)
             first = xp.astype(first, xp.float64)
             unsure = xp.nonzero(~(first - xp.astype(second, xp.float64) > margin))[0]
             if unsure.shape[0]:
-                # candidates: units whose float32 score is within the margin of the best (the
-                # best itself was overwritten by top_two)
-                sub = xp.take(scores, unsure, axis=0)
-                low = xp.take(first, unsure) - xp.take(margin, unsure)
-                cols = xp.arange(sub.shape[1], device=device(sub))
-                cand = (xp.astype(sub, xp.float64) >= low[:, None]) | (
-                    cols[None, :] == xp.take(idx, unsure)[:, None])
-                idx[unsure] = self._exact(xp.take(xc, unsure, axis=0), cand)
+                # rows float32 cannot order are scored again over all units in float64: one
+                # dense product of those rows (a per-row candidate mask cost 4x more on
+                # clustered data, where a quarter of the rows can land here)
+                rows = take_rows(xc, unsure, out=ws.empty("screen.unsure", (unsure.shape[0], d),
+                                                          xp.float64, block), checked=False)
+                idx[unsure] = self._exact(rows, ws)
         diff = take_rows(self.Wc, idx, out=ws.empty("screen.diff", (m, d), xp.float64, block),
                          checked=False)
         diff = subtract(xc, diff, out=diff)
         return idx, rowwise_dot(diff, diff)
 
-    def _exact(self, xc: Any, cand: Any) -> Any:
-        """Float64 BMUs (m,) int64 of centred rows xc (m, d) among their candidate units
-        (cand: bool (m, K); None: all units)."""
+    def _exact(self, xc: Any, workspace: Workspace) -> Any:
+        """Float64 BMUs (m,) int64 of centred rows xc (m, d) among all units."""
         xp = self.xp
-        if cand is None:
-            scores = matmul(xc, self.Wc.T) + self.hc[None, :]
-        else:
-            r, k = xp.nonzero(cand)
-            vals = rowwise_dot(xp.take(xc, r, axis=0), xp.take(self.Wc, k, axis=0)) + xp.take(self.hc, k)
-            scores = xp.full(cand.shape, -xp.inf, dtype=xp.float64, device=device(xc))
-            scores[r, k] = vals
+        scores = matmul(xc, self.Wc.T, out=workspace.empty(
+            "screen.exact", (xc.shape[0], self.Wc.shape[0]), xp.float64, xc))
+        scores += self.hc[None, :]
         return xp.astype(xp.argmax(scores, axis=1), xp.int64)
 
 

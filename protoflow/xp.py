@@ -326,14 +326,17 @@ def top_two(scores: Any) -> tuple[Any, Any, Any]:
     idx = xp.argmax(scores, axis=1)
     if is_numpy_array(scores) and scores.flags.c_contiguous:
         flat = scores.reshape(-1)  # a view: flat positions are cheaper than put_along_axis
-        pos = np.arange(0, flat.size, scores.shape[1]) + idx
-        first = flat[pos]
-        flat[pos] = -np.inf
-        rest = scores
-    else:  # standard operations only: a masked copy
-        first = xp.take_along_axis(scores, idx[:, None], axis=1)[:, 0]
-        cols = xp.arange(scores.shape[1], device=device(scores))
-        rest = xp.where(cols[None, :] == idx[:, None], -xp.inf, scores)
+        starts = np.arange(0, flat.size, scores.shape[1])
+        first = flat[starts + idx]
+        flat[starts + idx] = -np.inf
+        # the runner-up by a second argmax and a gather: numpy's argmax along rows is up to
+        # twice as fast as its max there (rows of a few hundred entries)
+        second = flat[starts + scores.argmax(axis=1)]
+        return idx.astype(np.int64, copy=False), first, second
+    # standard operations only: a masked copy
+    first = xp.take_along_axis(scores, idx[:, None], axis=1)[:, 0]
+    cols = xp.arange(scores.shape[1], device=device(scores))
+    rest = xp.where(cols[None, :] == idx[:, None], -xp.inf, scores)
     return xp.astype(idx, xp.int64), first, xp.max(rest, axis=1)
 
 
