@@ -152,9 +152,9 @@ class Float32Screen:
     Algorithms*, Thm 3.5) make at most (d + 3.02) u times ``sum_i |x_i| |w_ki|``, which
     Cauchy-Schwarz bounds by the norms; u = 2**-24 (`protoflow.xp.float32_unit_roundoff`).
     A row whose best float32 score (unit b) beats the runner-up by more than
-    ``bound_b + max_k bound_k`` has that BMU in exact arithmetic; the other rows are scored again in float64, over all units.
-    Prototypes or rows too large for float32
-    (``||w|| >= 1e15``, ``||x||^2 >= 1e30``) are not screened. Use `for_scoring_matrix`.
+    ``bound_b + max_k bound_k`` has that BMU in exact arithmetic; the other rows are scored
+    again in float64, over all units. Prototypes or rows too large for float32 (``||w|| >=
+    1e15``, ``||x||^2 >= 1e30``) are not screened. Use `for_scoring_matrix`.
     """
 
     #: rows with a centred squared norm at or above this are scored in float64 throughout
@@ -215,7 +215,7 @@ class Float32Screen:
             if unsure.shape[0]:
                 # rows float32 cannot order are scored again over all units in float64: one
                 # dense product of those rows (a per-row candidate mask cost 4x more on
-                # clustered data, where a quarter of the rows can land here)
+                # clustered data, where a sixth of the rows can land here)
                 rows = take_rows(xc, unsure, out=ws.empty("screen.unsure", (unsure.shape[0], d),
                                                           xp.float64, block), checked=False)
                 idx[unsure] = self._exact(rows, ws)

@@ -327,8 +327,9 @@ def top_two(scores: Any) -> tuple[Any, Any, Any]:
     if is_numpy_array(scores) and scores.flags.c_contiguous:
         flat = scores.reshape(-1)  # a view: flat positions are cheaper than put_along_axis
         starts = np.arange(0, flat.size, scores.shape[1])
-        first = flat[starts + idx]
-        flat[starts + idx] = -np.inf
+        pos = starts + idx
+        first = flat[pos]
+        flat[pos] = -np.inf
         # the runner-up by a second argmax and a gather: numpy's argmax along rows is up to
         # twice as fast as its max there (rows of a few hundred entries)
         second = flat[starts + scores.argmax(axis=1)]
