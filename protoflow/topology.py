@@ -163,11 +163,13 @@ class Lattice(Topology):
         dq = q[None, :] - q[:, None]
         if self.kind == "rect":
             # Manhattan distance is separable: wrap each axis on its own (one pass, not nine)
-            dr, dq = np.abs(dr), np.abs(dq)
+            # in place: each (n_units, n_units) temporary costs page faults on a fresh map
+            np.abs(dr, out=dr)
+            np.abs(dq, out=dq)
             if self.toroidal:
-                dr = np.minimum(dr, self.rows - dr)
-                dq = np.minimum(dq, self.cols - dq)
-            return _readonly((dr + dq).astype(np.float64))
+                np.minimum(dr, self.rows - dr, out=dr)
+                np.minimum(dq, self.cols - dq, out=dq)
+            return _readonly(np.add(dr, dq, out=dr).astype(np.float64))
         shifts = [(0, 0)]
         if self.toroidal:
             shifts = [(s, t) for s in (-1, 0, 1) for t in (-1, 0, 1)]

@@ -114,7 +114,8 @@ def check_magnitude(arr: np.ndarray, name: str = "X", *, dtype: Any = None) -> N
     dtype = arr.dtype if dtype is None else np.dtype(dtype)
     n_features = arr.shape[-1] if arr.ndim else 1
     limit = safe_magnitude(dtype, n_features)
-    biggest = float(np.max(np.abs(arr)))
+    lo, hi = _extremes(arr)  # max |x| without an |x| temporary of the array's size
+    biggest = max(-lo, hi)
     if np.isnan(biggest):  # NaN as missing entries (check_array(allow_nan=True)): finite values
         finite = np.abs(arr[~np.isnan(arr)])
         biggest = float(finite.max()) if finite.size else 0.0
@@ -169,9 +170,24 @@ def check_memory(nbytes: float, what: str, *, hint: str = "", fraction: float = 
     )
 
 
+def _extremes(arr: np.ndarray) -> tuple[float, float]:
+    """(min, max) of a non-empty numeric array: two reductions, no temporary of its size
+    (NaN and infinity show in them: NaN propagates through both)."""
+    return float(np.min(arr)), float(np.max(arr))
+
+
+def _extremes_finite(arr: np.ndarray) -> bool:
+    """Whether every entry of the numeric array `arr` is finite, without a boolean temporary
+    of its size (a fresh array's page faults cost more than the two reductions)."""
+    if arr.size == 0 or not np.issubdtype(arr.dtype, np.inexact):
+        return True
+    lo, hi = _extremes(arr)
+    return bool(np.isfinite(lo) and np.isfinite(hi))
+
+
 def check_finite(arr: np.ndarray, name: str = "X") -> None:
     """Raise `ValidationError` if `arr` holds NaN or infinity."""
-    if not np.isfinite(arr).all():
+    if not _extremes_finite(arr):
         kind = "NaN" if np.isnan(arr).any() else "infinity"
         raise ValidationError(
             f"{name} contains {kind}. Remove or impute non-finite values before calling protoflow."

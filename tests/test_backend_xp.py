@@ -139,6 +139,30 @@ def test_workspace_budget_and_dtype():
     assert ws.empty("s", (4,), np.float64, like).dtype == np.float64  # dtype change: new buffer
 
 
+def test_workspace_numpy_buffers_share_an_aligned_arena_and_survive_its_growth():
+    ws = pxp.Workspace()
+    like = np.zeros(1)
+    a = ws.empty("a", (1000, 3), np.float64, like)
+    b = ws.empty("b", (7,), np.float32, like)
+    # both carved from one arena starting on a huge-page boundary, at cache-line offsets
+    assert np.shares_memory(a.base, b.base) or a.base is b.base
+    assert a.ctypes.data % pxp.Workspace._HUGE_PAGE == 0 and b.ctypes.data % 64 == 0
+    assert a.flags.c_contiguous and b.dtype == np.float32 and not np.shares_memory(a, b)
+    a[...] = 1.0
+    b[...] = 2.0
+    # a request beyond the arena starts a larger one; arrays handed out earlier keep their data
+    big = ws.empty("big", (pxp.Workspace.ARENA_MIN_BYTES // 4,), np.float64, like)
+    big[...] = 3.0
+    assert float(a.sum()) == 3000.0 and float(b.sum()) == 14.0
+    assert not np.shares_memory(big, a)
+    # the dropped names are handed out again, from the new arena, without touching the old data
+    a2 = ws.empty("a", (1000, 3), np.float64, like)
+    assert np.shares_memory(a2.base, big.base) and not np.shares_memory(a2, big)
+    a2[...] = 5.0
+    assert float(a.sum()) == 3000.0 and float(big[0]) == 3.0
+    assert ws.nbytes == big.nbytes + a2.nbytes
+
+
 def test_each_thread_has_its_own_workspace():
     import threading
 

@@ -140,11 +140,14 @@ class KernelTable:
         self.like = np.empty(0) if like is None else like
         d = np.asarray(distances, dtype=np.float64)
         self._index: Any = None
-        if d.size and np.isfinite(d).all() and d.min() >= 0 and d.max() < 2**31 and (d == np.round(d)).all():
+        # whole hop counts: checked on the integer cast itself, with no (n_units, n_units)
+        # float temporaries (NaN fails the range test; a fraction or inf fails the comparison)
+        if d.size and d.min() >= 0 and d.max() < 2**31:
             dtype = np.intp if d.size <= self._INTP_MAX_ENTRIES else np.int32
-            self._index = asarray_like(d.astype(dtype if isinstance(self.like, np.ndarray) else np.int64),
-                                       self.like)
-            self._levels = np.arange(int(d.max()) + 1, dtype=np.float64)
+            index = d.astype(dtype if isinstance(self.like, np.ndarray) else np.int64)
+            if np.array_equal(index, d):
+                self._index = asarray_like(index, self.like)
+                self._levels = np.arange(int(d.max()) + 1, dtype=np.float64)
 
     def __call__(self, temperature: float, rows: Any = None, *, workspace: Workspace | None = None) -> Any:
         """The kernel (n_units, n_units), float64, at temperature T > 0, or only its `rows`

@@ -9,8 +9,11 @@ import numpy as np
 from protoflow.errors import ConfigError, ValidationError
 from protoflow.topology import Lattice
 from protoflow.validation import check_array
+from protoflow.xp import Workspace
 
 INIT_CHOICES = ("random", "pca")
+#: rows per block of the centred data in `pca_plane`
+_PCA_BLOCK_ROWS = 4096
 
 
 def initial_prototypes(
@@ -67,8 +70,16 @@ def pca_plane(X: np.ndarray, lattice: Lattice) -> np.ndarray:
     if X.shape[0] < 2:
         raise ValidationError("init='pca' needs at least 2 samples in X.")
     mean = X.mean(axis=0)
-    Xc = X - mean
-    return plane_from_moments(mean, (Xc.T @ Xc) / (X.shape[0] - 1), lattice)
+    n, d = X.shape
+    # the centred rows in blocks through one reused buffer (a centred copy of all of X costs
+    # page faults comparable to an epoch on small data)
+    rows = min(n, _PCA_BLOCK_ROWS)
+    buf = Workspace.for_thread().empty("pca.centred", (rows, d), mean.dtype, X)
+    scatter = np.zeros((d, d), dtype=mean.dtype)
+    for start in range(0, n, rows):
+        block = np.subtract(X[start : start + rows], mean, out=buf[: min(rows, n - start)])
+        scatter += block.T @ block
+    return plane_from_moments(mean, scatter / (n - 1), lattice)
 
 
 def plane_from_moments(mean: np.ndarray, cov: np.ndarray, lattice: Lattice) -> np.ndarray:
