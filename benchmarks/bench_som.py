@@ -352,7 +352,10 @@ PEERS: dict[str, tuple[str, Callable[[np.ndarray, int, int], Callable[[], np.nda
 }
 
 #: what --libraries may name (all by default); the scaling series run the SOM peers only
-ALL_LIBRARIES = ("float32", "desom-schedule", "minisom", "somoclu", *PEERS, "kmeans")
+ALL_LIBRARIES = ("float32", "desom-schedule", "hex", "torus", "minisom", "somoclu", *PEERS, "kmeans")
+#: protoflow's other lattices, each scored on its own lattice (TE: its own neighbours)
+LATTICE_VARIANTS = {"hex": ("protoflow batch, hex lattice", {"kind": "hex"}),
+                    "torus": ("protoflow batch, toroidal", {"toroidal": True})}
 SCALING_LIBRARIES = ("minisom", "somoclu", *PEERS)
 
 
@@ -382,10 +385,12 @@ def have(module: str) -> bool:
     return import_error(module) is None
 
 
-def score(W: np.ndarray, X: np.ndarray, rows: int, cols: int, topo: bool = True) -> tuple[float, float | None]:
+def score(W: np.ndarray, X: np.ndarray, rows: int, cols: int, topo: bool = True,
+          **lattice: Any) -> tuple[float, float | None]:
     """(QE, TE) of the codebook W (rows * cols, n_features), unit r * cols + c, on X: the one
-    scoring every library gets (protoflow's metrics on a rectangular planar Lattice)."""
-    model = PrototypeSet(W, Lattice(rows, cols))
+    scoring every library gets (protoflow's metrics on a rectangular planar Lattice; `lattice`
+    keywords such as ``kind="hex"`` for protoflow's other lattices)."""
+    model = PrototypeSet(W, Lattice(rows, cols, **lattice))
     return quantization_error(model, X), (topographic_error(model, X) if topo else None)
 
 
@@ -432,7 +437,7 @@ def bench_workload(name: str, X: np.ndarray, side: int, epochs: int, budget: flo
     n = len(X)
 
     def record(lib: str, fn: Callable[[], np.ndarray] | None, note: str = "", topo: bool = True,
-               predicted: float | None = None) -> None:
+               predicted: float | None = None, lattice: dict[str, Any] | None = None) -> None:
         row: dict[str, Any] = {"workload": name, "n": n, "dim": X.shape[1], "map": f"{side}x{side}",
                                "library": lib, "floor_s": floor, "note": note}
         if predicted is not None and np.isfinite(predicted):
@@ -455,7 +460,7 @@ def bench_workload(name: str, X: np.ndarray, side: int, epochs: int, budget: flo
             if err:
                 row["note"] = err
             else:
-                qe, te = score(W, X, side, side, topo)
+                qe, te = score(W, X, side, side, topo, **(lattice or {}))
                 row.update(seconds=min(times), seconds_runs=times, runs=len(times), peak_mib=mib,
                            peak_rss_mib=rss, epoch_over_floor=min(times) / epochs / floor, qe=qe,
                            te=te)
@@ -477,6 +482,9 @@ def bench_workload(name: str, X: np.ndarray, side: int, epochs: int, budget: flo
     if "desom-schedule" in libraries:
         record("protoflow batch, DESOM schedule (T side -> 0.1)",
                run_protoflow(X, side, epochs, t_max=float(side), t_min=0.1))
+    for variant, (label, lattice) in LATTICE_VARIANTS.items():
+        if variant in libraries:
+            record(label, run_protoflow(X, side, epochs, **lattice), lattice=lattice)
     if "minisom" in libraries:
         est = predicted_seconds(lambda it: run_minisom(X, side, it), epochs * n, min(2000, n))
         budgeted(MINISOM, lambda _: run_minisom(X, side, epochs * n), est)
@@ -657,6 +665,12 @@ def targets(rows: list[dict[str, Any]]) -> tuple[str, int, int]:
         if "warm_s" in ours:
             warm = ours["epoch_over_floor"] * ours["warm_s"] / ours["seconds"]  # same floor
             add(label, "batch epoch <= 2x the matmul floor, warm fit", warm, ".2f", warm <= 2)
+        for variant, _ in LATTICE_VARIANTS.values():
+            if "seconds" in rs.get(variant, {}):
+                # "the same speed": within the run's noise of a few per cent
+                r = rs[variant]["seconds"] / ours["seconds"]
+                add(label, f"{variant.split(', ')[1]}: time <= 1.10x the rectangular map's (ratio)",
+                    r, ".2f", r <= 1.10)
         if ours["workload"] in MAIN_WORKLOADS and "seconds" in rs.get(MINISOM, {}):
             ms = rs[MINISOM]
             add(label, "defaults: QE <= MiniSom's (difference)", ours["qe"] - ms["qe"], "+.4f",

@@ -173,12 +173,17 @@ class Lattice(Topology):
         shifts = [(0, 0)]
         if self.toroidal:
             shifts = [(s, t) for s in (-1, 0, 1) for t in (-1, 0, 1)]
+        # hex distance (|dq| + |dr| + |dq + dr|) / 2, through three reused buffers
+        rr, qq, d = np.empty_like(dr), np.empty_like(dq), np.empty_like(dr)
         best = None
         for s, t in shifts:
-            rr = dr + s * self.rows
-            qq = dq + t * self.cols - s * (self.rows // 2)
-            d = (np.abs(qq) + np.abs(rr) + np.abs(qq + rr)) // 2
-            best = d if best is None else np.minimum(best, d)
+            np.add(dr, s * self.rows, out=rr)
+            np.add(dq, t * self.cols - s * (self.rows // 2), out=qq)
+            np.abs(np.add(qq, rr, out=d), out=d)
+            d += np.abs(qq, out=qq)
+            d += np.abs(rr, out=rr)
+            d //= 2
+            best = d.copy() if best is None else np.minimum(best, d, out=best)
         assert best is not None
         return _readonly(best.astype(np.float64))
 

@@ -99,3 +99,28 @@ def test_the_budget_prediction_never_reads_noise_as_free_work(monkeypatch):
     assert bench_som.predicted_seconds(make, 10_000, 1_000) == pytest.approx(1.0 + 2e-3 * 9_000)
     clock["times"] = [1.2, 1.1]  # the longer probe came out faster: noise
     assert bench_som.predicted_seconds(make, 10_000_000, 1_000) >= 1.1 / 2_000 * 10_000_000
+
+
+def test_lattice_variants_are_scored_on_their_own_lattice_and_checked_for_speed():
+    """protoflow's hex and toroidal rows: TE counts misses on their own lattice (a toroidal
+    map's wrapped neighbours are neighbours), and the targets compare their time with the
+    rectangular map's in the same workload."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import bench_som
+    finally:
+        sys.path.remove(str(BENCH))
+    side = 4
+    W = np.zeros((side * side, 1))
+    W[0, 0], W[side - 1, 0] = 0.0, 1.0  # unit (0, 0) and unit (0, 3): neighbours on a torus only
+    W[1:side - 1, 0] = W[side:, 0] = 100.0
+    X = np.array([[0.4], [0.6]])  # first and second BMU: units 0 and 3
+    assert bench_som.score(W, X, side, side)[1] == 1.0
+    assert bench_som.score(W, X, side, side, toroidal=True)[1] == 0.0
+    rows = [{"workload": "digits", "n": 10, "dim": 1, "map": "4x4", "library": lib, "seconds": t,
+             "qe": 1.0, "te": 0.1, "epoch_over_floor": 1.0, "floor_s": 1.0}
+            for lib, t in (("protoflow batch", 1.0), ("protoflow batch, hex lattice", 1.05),
+                           ("protoflow batch, toroidal", 1.3))]
+    table, _, _ = bench_som.targets(rows)
+    assert "| hex lattice: time <= 1.10x the rectangular map's (ratio) | 1.05 | PASS |" in table
+    assert "| toroidal: time <= 1.10x the rectangular map's (ratio) | 1.30 | MISS |" in table
