@@ -165,3 +165,15 @@ def test_kernel_table_falls_back_for_non_integer_or_infinite_distances():
     table = batch.KernelTable(d)
     assert table._index is None
     np.testing.assert_array_equal(table(1.2), gaussian_kernel(d, 1.2))
+
+
+@pytest.mark.parametrize("odd", [np.inf, np.nan, 2.5, -1.0, 2.0**31])
+def test_kernel_table_checks_each_kind_of_non_hop_count_on_its_own(odd):
+    """One bad entry among whole hop counts is enough to leave the lookup path (the check
+    runs on the integer cast: NaN and inf must not slip through as garbage integers)."""
+    d = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 1.0], [2.0, 1.0, 0.0]])
+    d[0, 2] = d[2, 0] = odd
+    table = batch.KernelTable(d)
+    assert table._index is None
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(table(1.2), gaussian_kernel(d, 1.2))
