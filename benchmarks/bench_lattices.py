@@ -11,9 +11,9 @@ or neither, on `bench_som.load_workload`'s data. The three lattices alternate, r
 repeat, so that the state of this shared VM at a fork falls on all three alike: on this VM the
 forked children come out bimodal, some running every fit about 2x slower than the others (the
 same code, the same prototypes; BLAS-bound work in many small products, as if the second core
-were slow to join), so take enough repeats for each lattice to get fast ones (9 here);
-`bench_som.py`'s rows run each library's repeats back to back instead, where three slow
-children in a row are common. Times are the best of `--repeats`; "/ rect" is the ratio to
+were slow to join), so take enough repeats for each lattice to get fast ones (9 here;
+`bench_som.py` alternates its libraries the same way, best of 3). Times are the best of
+`--repeats`; "/ rect" is the ratio to
 the rectangular map's in the same workload. QE and TE are scored on each map's own lattice
 (`bench_som.score`). Run it under ``flock /tmp/protoflow-heavy.lock``.
 """

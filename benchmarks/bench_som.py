@@ -46,7 +46,9 @@ map, so no TE). Each library runs in a forked child so its time and memory are i
 BLAS threads, which a fork does not carry over, are restarted before the clock: a fresh
 process has them from import); the
 time is the best of `--repeats` runs (fewer when one run takes over half the budget: the row
-says how many), the QE / TE those of the first run (every recipe is seeded). "peak extra MiB"
+says how many), the QE / TE those of the first run (every recipe is seeded). The runs go in
+rounds, every library once per round, so that this VM's state at a fork (some forked
+children run everything about 2x slower) falls on all libraries alike. "peak extra MiB"
 is the rise of VmHWM over the child's starting RSS (the data are already there), "peak RSS
 MiB" the child's VmHWM including the data. "epoch/floor" is the time of one epoch (fit time /
 epochs, init included) over the time of one bare (n_samples x n_units) float64 product X @ W.T
@@ -436,39 +438,60 @@ def bench_workload(name: str, X: np.ndarray, side: int, epochs: int, budget: flo
     rows: list[dict[str, Any]] = []
     n = len(X)
 
+    jobs: list[dict[str, Any]] = []
+    # the second, warm fit only where it is cheap (main workloads, not the series)
+    warm = not name.startswith("scaling")
+
     def record(lib: str, fn: Callable[[], np.ndarray] | None, note: str = "", topo: bool = True,
                predicted: float | None = None, lattice: dict[str, Any] | None = None) -> None:
+        """A row for `lib`: measured later, in rounds (`run_rounds`), or now skipped (fn None)."""
         row: dict[str, Any] = {"workload": name, "n": n, "dim": X.shape[1], "map": f"{side}x{side}",
                                "library": lib, "floor_s": floor, "note": note}
         if predicted is not None and np.isfinite(predicted):
             row["predicted_s"] = predicted
+        rows.append(row)
         if fn is None:
             print(f"note: {lib} on {name}: {note}", file=sys.stderr, flush=True)
+            report(row)
         else:
-            # the second, warm fit only where it is cheap (main workloads, not the series)
-            warm = not name.startswith("scaling")
-            seconds, mib, rss, W, err, again = measure(fn, warm)
-            times, warm_times = [seconds], [again]
-            # further runs only for the time; one run over half the budget is enough
-            while not err and len(times) < repeats and seconds <= budget / 2:
-                t, m2, r2, _, err2, again = measure(fn, warm)
-                if err2:
-                    break
-                times.append(t)
-                warm_times.append(again)
-                mib, rss = max(mib, m2), max(rss, r2)
-            if err:
-                row["note"] = err
-            else:
-                qe, te = score(W, X, side, side, topo, **(lattice or {}))
-                row.update(seconds=min(times), seconds_runs=times, runs=len(times), peak_mib=mib,
-                           peak_rss_mib=rss, epoch_over_floor=min(times) / epochs / floor, qe=qe,
-                           te=te)
-                if warm:
-                    row.update(warm_s=min(w for w in warm_times if w is not None))
-        rows.append(row)
+            jobs.append({"row": row, "fn": fn, "topo": topo, "lattice": lattice or {}, "times": [],
+                         "warm": [], "mib": 0.0, "rss": 0.0, "W": None, "err": None, "done": False})
+
+    def report(row: dict[str, Any]) -> None:
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()},
                          default=float), flush=True)
+
+    def run_rounds() -> None:
+        """Round r measures every library once, in order, then round r + 1 again: the state of
+        this VM at a fork (some forked children run everything about 2x slower) then falls on
+        all libraries alike, not on one library's repeats back to back. A library stops after
+        its first run when that took over half the budget, or at its first error."""
+        for rnd in range(max(1, repeats)):
+            for job in jobs:
+                if job["done"] or (rnd and job["times"][0] > budget / 2):
+                    continue
+                seconds, mib, rss, W, err, again = measure(job["fn"], warm)
+                if err:
+                    job["err"] = job["err"] or (err if rnd == 0 else None)
+                    job["done"] = True
+                    continue
+                if rnd == 0:
+                    job["W"] = W
+                job["times"].append(seconds)
+                job["warm"].append(again)
+                job["mib"], job["rss"] = max(job["mib"], mib), max(job["rss"], rss)
+        for job in jobs:
+            row, times = job["row"], job["times"]
+            if job["err"]:
+                row["note"] = job["err"]
+            else:
+                qe, te = score(job["W"], X, side, side, job["topo"], **job["lattice"])
+                row.update(seconds=min(times), seconds_runs=times, runs=len(times),
+                           peak_mib=job["mib"], peak_rss_mib=job["rss"],
+                           epoch_over_floor=min(times) / epochs / floor, qe=qe, te=te)
+                if warm:
+                    row.update(warm_s=min(w for w in job["warm"] if w is not None))
+            report(row)
 
     def budgeted(lib: str, make: Callable[[int], Callable[[], np.ndarray]], est: float) -> None:
         if est <= budget:
@@ -505,6 +528,7 @@ def bench_workload(name: str, X: np.ndarray, side: int, epochs: int, budget: flo
         budgeted(peer, lambda e, r=runner: r(X, side, e), est)
     if "kmeans" in libraries:
         record("scikit-learn KMeans", run_kmeans(X, K, epochs), topo=False)
+    run_rounds()
     return rows
 
 

@@ -124,3 +124,48 @@ def test_lattice_variants_are_scored_on_their_own_lattice_and_checked_for_speed(
     table, _, _ = bench_som.targets(rows)
     assert "| hex lattice: time <= 1.10x the rectangular map's (ratio) | 1.05 | PASS |" in table
     assert "| toroidal: time <= 1.10x the rectangular map's (ratio) | 1.30 | MISS |" in table
+
+
+def test_the_libraries_runs_alternate_in_rounds(monkeypatch):
+    """`bench_workload` measures every library once per round (A, B, A, B, ...), so that a
+    stretch of slow forked children falls on all of them; a library whose first run took over
+    half the budget runs once, and one whose first run failed reports the error."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import bench_som
+    finally:
+        sys.path.remove(str(BENCH))
+    order: list[str] = []
+    seconds = {"pf": [0.3, 0.1, 0.2], "f32": [0.05, 0.04, 0.06], "kmeans": [9.0]}
+
+    def fake_measure(fn, warm=False):
+        tag = fn()
+        order.append(tag)
+        if tag == "bad":
+            return 0.0, 0.0, 0.0, None, "RuntimeError: boom", None
+        return seconds[tag].pop(0), 1.0, 2.0, np.zeros((4, 2)), None, 0.5
+
+    monkeypatch.setattr(bench_som, "measure", fake_measure)
+    monkeypatch.setattr(bench_som, "matmul_floor", lambda *a, **k: 1.0)
+    monkeypatch.setattr(bench_som, "score", lambda *a, **k: (1.0, 0.1))
+    monkeypatch.setattr(bench_som, "run_protoflow", lambda X, side, epochs, **p:
+                        (lambda: "f32") if p.get("dtype") == "float32" else (lambda: "pf"))
+    monkeypatch.setattr(bench_som, "run_kmeans", lambda X, K, epochs: (lambda: "kmeans"))
+    rows = bench_som.bench_workload("digits", np.zeros((10, 2)), 2, 10, budget=10.0,
+                                    libraries=("float32", "kmeans"), repeats=3)
+    assert order == ["pf", "f32", "kmeans", "pf", "f32", "pf", "f32"]
+    by = {r["library"]: r for r in rows}
+    assert by["protoflow batch"]["seconds"] == 0.1 and by["protoflow batch"]["runs"] == 3
+    assert by["protoflow batch float32"]["seconds_runs"] == [0.05, 0.04, 0.06]
+    assert by["scikit-learn KMeans"]["runs"] == 1  # 9 s > half the 10 s budget: once
+    assert by["protoflow batch"]["warm_s"] == 0.5
+    # a failing library: its error as the note, no time; the others still measured
+    order.clear()
+    seconds.update(pf=[0.3, 0.2])
+    monkeypatch.setattr(bench_som, "run_kmeans", lambda X, K, epochs: (lambda: "bad"))
+    rows = bench_som.bench_workload("digits", np.zeros((10, 2)), 2, 10, budget=10.0,
+                                    libraries=("kmeans",), repeats=2)
+    assert order == ["pf", "bad", "pf"]
+    by = {r["library"]: r for r in rows}
+    assert by["scikit-learn KMeans"]["note"] == "RuntimeError: boom" and "seconds" not in by["scikit-learn KMeans"]
+    assert by["protoflow batch"]["runs"] == 2
