@@ -42,6 +42,7 @@ clean:
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_inversion.py --out docs/benchmarks.md
 	$(BIN)/python benchmarks/bench_som.py --memory --out docs/benchmarks.md
+	$(BIN)/python benchmarks/bench_lattices.py --out docs/benchmarks.md
 	$(BIN)/python benchmarks/bench_gng.py --out docs/benchmarks.md
 	$(BIN)/python benchmarks/bench_music.py
 	$(BIN)/python benchmarks/bench_desom.py
