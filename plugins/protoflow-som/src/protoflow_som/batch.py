@@ -141,7 +141,7 @@ class KernelTable:
         d = np.asarray(distances, dtype=np.float64)
         self._index: Any = None
         # whole hop counts: checked on the integer cast itself, with no (n_units, n_units)
-        # float temporaries (NaN fails the range test; a fraction or inf fails the comparison)
+        # float temporaries (NaN and inf fail the range test, a fraction the comparison)
         if d.size and d.min() >= 0 and d.max() < 2**31:
             dtype = np.intp if d.size <= self._INTP_MAX_ENTRIES else np.int32
             index = d.astype(dtype if isinstance(self.like, np.ndarray) else np.int64)
