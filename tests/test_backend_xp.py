@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import pytest
 import scipy.linalg
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protoflow import xp as pxp
 
@@ -161,6 +163,28 @@ def test_workspace_numpy_buffers_share_an_aligned_arena_and_survive_its_growth()
     a2[...] = 5.0
     assert float(a.sum()) == 3000.0 and float(big[0]) == 3.0
     assert ws.nbytes == big.nbytes + a2.nbytes
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abcd"), st.integers(0, 300), st.sampled_from([1, 7, 64]),
+                          st.sampled_from([np.float32, np.float64, np.int64])), min_size=1, max_size=40),
+       st.sampled_from([1 << 12, 1 << 20, 1 << 26]))
+def test_workspace_buffers_of_different_names_never_overlap(requests, budget):
+    """Whatever the sequence of requests (growing, shrinking, changing dtype, past the budget,
+    across arena moves), the latest buffer of each name overlaps no other name's latest one,
+    and data written to one is never changed by requests for the others."""
+    ws = pxp.Workspace(max_bytes=budget)
+    like = np.zeros(1)
+    latest: dict[str, tuple[np.ndarray, int]] = {}
+    for step, (name, rows, cols, dtype) in enumerate(requests):
+        a = ws.empty(name, (rows, cols), dtype, like)
+        assert a.shape == (rows, cols) and a.dtype == dtype and a.flags.c_contiguous
+        a[...] = step
+        latest[name] = (a, step)
+        for other, (b, value) in latest.items():
+            assert other == name or not np.shares_memory(a, b)
+            assert np.all(b == value)
+    assert ws.nbytes <= budget
 
 
 def test_each_thread_has_its_own_workspace():
