@@ -157,19 +157,22 @@ class Lattice(Topology):
 
     @functools.cached_property
     def _distances(self) -> np.ndarray:
+        if self.kind == "rect":
+            # Manhattan distance is separable: the row hops (rows, rows) and the column hops
+            # (cols, cols), each wrapped on its own on a torus, summed by one broadcast straight
+            # into the (n_units, n_units) result (units are row-major: r * cols + c), with no
+            # temporary of that size (each costs page faults on a fresh map)
+            hops = []
+            for n in (self.rows, self.cols):
+                h = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
+                hops.append(np.minimum(h, n - h) if self.toroidal else h)
+            out = np.empty((self.rows, self.cols, self.rows, self.cols), dtype=np.float64)
+            np.add(hops[0][:, None, :, None], hops[1][None, :, None, :], out=out)
+            return _readonly(out.reshape(self.n_units, self.n_units))
         r, q = self._axial()
         r, q = r.astype(np.int32), q.astype(np.int32)  # half the memory traffic of int64
         dr = r[None, :] - r[:, None]
         dq = q[None, :] - q[:, None]
-        if self.kind == "rect":
-            # Manhattan distance is separable: wrap each axis on its own (one pass, not nine)
-            # in place: each (n_units, n_units) temporary costs page faults on a fresh map
-            np.abs(dr, out=dr)
-            np.abs(dq, out=dq)
-            if self.toroidal:
-                np.minimum(dr, self.rows - dr, out=dr)
-                np.minimum(dq, self.cols - dq, out=dq)
-            return _readonly(np.add(dr, dq, out=dr).astype(np.float64))
         shifts = [(0, 0)]
         if self.toroidal:
             shifts = [(s, t) for s in (-1, 0, 1) for t in (-1, 0, 1)]
