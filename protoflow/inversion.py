@@ -21,12 +21,14 @@ from protoflow.xp import (
     Workspace,
     addmm,
     asarray_like,
+    copy_into,
     device,
     float32_unit_roundoff,
     is_array,
     is_numpy,
     matmul,
     namespace,
+    put_rows,
     rowwise_dot,
     subtract,
     take_rows,
@@ -124,14 +126,14 @@ def bmu_search(Z: Any, S: Any, *, block_bytes: int = BMU_BLOCK_BYTES,
     scores_buf = ws.empty("bmu.scores", (rows, K), work_dtype, S)
     St = (S if screener is None else screener.S32).T
     for start in range(0, n, rows):
-        block = Z[start : start + rows]
+        block = Z[start : min(start + rows, n), ...]  # the standard: every axis, in bounds
         m = block.shape[0]
-        a = aug[:m]
+        a = aug[:m, ...]
         if screener is not None:
-            out[start : start + m], d2[start : start + m] = screener.block(block, a, St, scores_buf[:m], ws)
+            out[start : start + m], d2[start : start + m] = screener.block(block, a, St, scores_buf[:m, ...], ws)
             continue
-        a[:, :d] = block
-        scores = matmul(a, St, out=scores_buf[:m])
+        copy_into(a[:, :d], block)
+        scores = matmul(a, St, out=scores_buf[:m, ...])
         idx = xp.argmax(scores, axis=1)
         out[start : start + m] = idx
         best = xp.astype(xp.take_along_axis(scores, idx[:, None], axis=1)[:, 0], xp.float64)
@@ -203,7 +205,7 @@ class Float32Screen:
         if not float(xp.max(x2)) < self.MAX_SQ_NORM:  # beyond float32's range
             idx = self._exact(xc, ws)
         else:
-            aug[:, :d] = xc
+            copy_into(aug[:, :d], xc)
             matmul(aug, St32, out=scores)
             idx, first, second = top_two(scores)
             # the best score's error bound with its own prototype's norm, the runner-up's
@@ -218,7 +220,7 @@ class Float32Screen:
                 # clustered data, where a sixth of the rows can land here)
                 rows = take_rows(xc, unsure, out=ws.empty("screen.unsure", (unsure.shape[0], d),
                                                           xp.float64, block), checked=False)
-                idx[unsure] = self._exact(rows, ws)
+                idx = put_rows(idx, unsure, self._exact(rows, ws))
         diff = take_rows(self.Wc, idx, out=ws.empty("screen.diff", (m, d), xp.float64, block),
                          checked=False)
         diff = subtract(xc, diff, out=diff)

@@ -25,6 +25,7 @@ and CuPy are never imported by it: an array of theirs must already exist.
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 import threading
@@ -48,12 +49,14 @@ __all__ = [
     "asarray_like",
     "bincount",
     "cholesky_solve",
+    "copy_into",
     "device",
     "float32_unit_roundoff",
     "is_array",
     "is_numpy",
     "matmul",
     "namespace",
+    "put_rows",
     "rowwise_dot",
     "scatter_add",
     "subtract",
@@ -167,11 +170,41 @@ def take_rows(a: Any, index: Any, *, out: Any = None, checked: bool = True) -> A
     return _into(namespace(a).take(a, index, axis=0), out)
 
 
+def copy_into(out: Any, value: Any) -> Any:
+    """Write `value` into the array (or view) `out` of the same shape, converted to out's
+    dtype; returns out. numpy, CuPy and torch cast while copying; another array-API library
+    (where assignment needs equal dtypes) converts first."""
+    if is_numpy_array(out) or is_cupy_array(out):
+        out[...] = value
+    elif is_torch_array(out):
+        out.copy_(value)
+    else:
+        out[...] = namespace(out).astype(value, out.dtype)
+    return out
+
+
+def put_rows(a: Any, index: Any, values: Any) -> Any:
+    """``a[index] = values`` for a (n,) or (n, ...), a sorted integer array index (m,) without
+    repeats and values (m, ...); returns the result (a itself where the library writes in
+    place: numpy, CuPy, torch). Another array-API library, whose standard has no integer-array
+    assignment, gets a new array: each row finds its position in `index` by searchsorted."""
+    if is_numpy_array(a) or is_cupy_array(a) or is_torch_array(a):
+        a[index] = values
+        return a
+    xp = namespace(a)
+    if index.shape[0] == 0:
+        return a
+    rows = xp.arange(a.shape[0], dtype=index.dtype, device=device(a))
+    pos = xp.clip(xp.searchsorted(index, rows), max=index.shape[0] - 1)
+    hit = xp.take(index, pos) == rows
+    hit = xp.reshape(hit, (-1,) + (1,) * (a.ndim - 1))
+    return xp.where(hit, xp.take(values, pos, axis=0), a)
+
+
 def _into(result: Any, out: Any) -> Any:
     if out is None:
         return result
-    out[...] = result
-    return out
+    return copy_into(out, result)
 
 
 class Workspace:
@@ -229,7 +262,7 @@ class Workspace:
                 a = namespace(like).empty(shape, dtype=dtype, device=device(like))
             if self.nbytes + _nbytes(a) <= self.max_bytes:
                 self._arrays[name] = a
-        return a[: shape[0]] if len(shape) else a
+        return a[: shape[0], ...] if len(shape) else a  # the standard wants every axis indexed
 
     def _carve(self, shape: tuple[int, ...], dtype: np.dtype, nbytes: int) -> np.ndarray:
         """A numpy array `shape` of `dtype` (`nbytes` bytes) from the arena. A full arena is
@@ -268,7 +301,13 @@ class Workspace:
 
 
 def _nbytes(array: Any) -> int:
-    return int(array.nbytes)  # numpy, CuPy and torch arrays all have it
+    nbytes = getattr(array, "nbytes", None)  # numpy, CuPy and torch arrays have it
+    if nbytes is not None:
+        return int(nbytes)
+    # any other array-API library: the standard has no nbytes, but dtypes know their size
+    xp = namespace(array)
+    info = xp.finfo if xp.isdtype(array.dtype, "real floating") else xp.iinfo
+    return math.prod(array.shape) * (info(array.dtype).bits // 8)
 
 
 _THREAD = threading.local()

@@ -208,3 +208,42 @@ def test_numpy_routines_return_numpy():
 def test_importing_xp_does_not_import_torch():
     code = "import sys, numpy as np, protoflow.xp as x; x.namespace(np.ones(2)); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_bmu_search_on_a_strict_array_api_library():
+    """The one BMU search (with and without the float32 screen, over several blocks) runs on
+    an array library that offers the array API standard and nothing else (array-api-strict:
+    no flat indexing, no out-of-bounds slices, no integer-array assignment, no mixed-dtype
+    assignment) and finds numpy's BMUs, including rows the screen cannot settle."""
+    import array_api_strict as xs
+
+    from protoflow.inversion import bmu_search, scoring_matrix
+
+    rng = np.random.default_rng(0)
+    X, W = rng.normal(size=(3000, 5)), rng.normal(size=(12, 5))
+    # two prototypes float32 cannot tell apart for the rows near them (float64 can): rows the
+    # screen sends to the float64 rescoring
+    W[3] = W[4] + 1e-5
+    X[:50] = W[4] + 1e-6 * rng.normal(size=(50, 5))
+    ref_bmu, ref_d2 = bmu_search(X, scoring_matrix(W))
+    for screen in (True, False):
+        b, d2 = bmu_search(xs.asarray(X), scoring_matrix(xs.asarray(W)), screen=screen,
+                           block_bytes=1 << 12)
+        assert type(b).__module__.startswith("array_api_strict")
+        np.testing.assert_array_equal(np.asarray(b), ref_bmu)
+        np.testing.assert_allclose(np.asarray(d2), ref_d2, rtol=1e-12, atol=1e-12)
+
+
+def test_put_rows_and_copy_into_on_every_library():
+    import array_api_strict as xs
+
+    libs = [np, xs] + ([torch] if torch is not None else [])
+    for lib in libs:
+        a = lib.asarray(np.zeros((5, 2)))
+        out = pxp.put_rows(a, lib.asarray(np.array([1, 3])), lib.asarray(np.array([[1.0, 2.0], [3.0, 4.0]])))
+        np.testing.assert_array_equal(np.asarray(out), [[0, 0], [1, 2], [0, 0], [3, 4], [0, 0]])
+        assert pxp.put_rows(a, lib.asarray(np.array([], dtype=np.int64)), a[:0, ...]) is not None
+        f32 = lib.asarray(np.zeros((2, 2), dtype=np.float32))
+        pxp.copy_into(f32, lib.asarray(np.array([[0.5, 1.5], [2.5, 3.5]])))  # float64 into float32
+        assert f32.dtype == lib.float32
+        np.testing.assert_array_equal(np.asarray(f32), [[0.5, 1.5], [2.5, 3.5]])

@@ -177,3 +177,19 @@ def test_kernel_table_checks_each_kind_of_non_hop_count_on_its_own(odd):
     assert table._index is None
     with np.errstate(invalid="ignore"):
         np.testing.assert_array_equal(table(1.2), gaussian_kernel(d, 1.2))
+
+
+def test_the_batch_epoch_on_a_strict_array_api_library():
+    """accumulate, the kernel lookup and update run on an array library with the array API
+    standard and nothing else (array-api-strict) and give numpy's prototypes."""
+    import array_api_strict as xs
+
+    rng = np.random.default_rng(1)
+    X, W = rng.normal(size=(3000, 5)), rng.normal(size=(12, 5))
+    distances = Lattice(3, 4).distances()
+    Xs, Ws = xs.asarray(X), xs.asarray(W)
+    stats = batch.accumulate(Xs, Ws)
+    assert type(stats.sums).__module__.startswith("array_api_strict")
+    new = batch.update(Ws, stats, batch.KernelTable(distances, like=Xs)(1.5))
+    expected = batch.update(W, batch.accumulate(X, W), batch.KernelTable(distances)(1.5))
+    np.testing.assert_allclose(np.asarray(new), expected, rtol=1e-12, atol=1e-12)

@@ -113,8 +113,10 @@ def accumulate(chunk: Any, W: Any, *, S: Any = None,
     sums = xp.zeros((K, D), dtype=xp.float64, device=device(W))
     # float64 sums in row blocks of <= 32 MB: no full float64 copy of a float32 chunk
     rows = max(256, _DEVICE_BLOCK_BYTES // (8 * max(D, 1)))
-    for start in range(0, chunk.shape[0], rows):
-        scatter_add(b[start : start + rows], chunk[start : start + rows], K, out=sums)
+    n = chunk.shape[0]
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)  # in bounds, every axis indexed: what the standard allows
+        scatter_add(b[start:stop], chunk[start:stop, ...], K, out=sums)
     return BatchStats(sums, bincount(b, K), float(xp.sum(d2)), float(xp.sum(xp.sqrt(d2))))
 
 
@@ -205,7 +207,7 @@ def update(W: Any, stats: BatchStats, kernel: Any) -> Any:
     # one product for both (a second pass over the K x K kernel costs as much as the first)
     both = kernel @ xp.concat([stats.sums, stats.counts[:, None]], axis=1)
     num, den = both[:, :-1], both[:, -1]
-    alive = den > np.finfo(np.float64).tiny
+    alive = den > float(np.finfo(np.float64).tiny)  # a Python float: any array library takes it
     new = num / xp.where(alive, den, 1.0)[:, None]
     if not bool(xp.all(alive)):  # the rare dead unit keeps its prototype
         new = xp.where(alive[:, None], new, xp.astype(W, xp.float64))
