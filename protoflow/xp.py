@@ -55,6 +55,7 @@ __all__ = [
     "is_array",
     "is_numpy",
     "matmul",
+    "matvec",
     "namespace",
     "put_rows",
     "rowwise_dot",
@@ -330,6 +331,21 @@ def addmm(bias: Any, a: Any, b: Any, *, alpha: float = 1.0) -> Any:
         out *= alpha
     out += bias
     return out
+
+
+def matvec(a: Any, v: Any) -> Any:
+    """Batched matrix-vector products ``a @ v``: a (..., m, k), v (..., k) -> (..., m). numpy,
+    torch and CuPy through their ``einsum`` (strided views of a, e.g. a transpose, are not
+    copied); any other array-API library through the standard's batched ``matmul``."""
+    if is_numpy_array(a):
+        return np.einsum("...mk,...k->...m", a, v)
+    if is_torch_array(a):
+        import torch  # `a` is a tensor: torch is imported already
+
+        return torch.einsum("...mk,...k->...m", a, v)
+    if is_cupy_array(a):
+        return _cupy().einsum("...mk,...k->...m", a, v)
+    return (a @ v[..., None])[..., 0]
 
 
 def rowwise_dot(a: Any, b: Any) -> Any:

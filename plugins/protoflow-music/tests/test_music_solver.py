@@ -102,3 +102,17 @@ def test_ring_step_equals_spec_with_ring_set():
     ring = [j for j in topo.ring(bmu, 1, include_self=True) if j != t]
     ref = _spec_step(W, z, t, 0.7, 0.01, 0.5, ring)
     assert np.allclose(ctrl.step(model, z, t) - z, ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("route", ["woodbury", "cholesky", "cg"])
+def test_every_route_runs_on_a_strict_array_api_library(route):
+    """The batched solve is one implementation: on array-api-strict (the array API standard
+    and nothing else: no einsum, no methods beyond the standard) it gives numpy's answer."""
+    import array_api_strict as xs
+
+    rng = np.random.default_rng(3)
+    J, y = rng.normal(size=(5, 7, 4)), rng.normal(size=(5, 7))
+    expected, _ = solve_regularized(J, y, 0.1, route)
+    got, taken = solve_regularized(xs.asarray(J), xs.asarray(y), 0.1, route)
+    assert taken == route and type(got).__module__.startswith("array_api_strict")
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-10, atol=1e-12)

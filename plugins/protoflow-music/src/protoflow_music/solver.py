@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from protoflow.errors import ConfigError
-from protoflow.xp import add_to_diagonal, cholesky_solve, device, namespace
+from protoflow.xp import add_to_diagonal, cholesky_solve, device, matvec, namespace, rowwise_dot
 
 #: the exact routes, in the order `choose_route` considers them
 ROUTES = ("woodbury", "cholesky", "cg")
@@ -77,7 +77,7 @@ def solve_regularized(
         # (J^T J + lam I)^-1 J^T = J^T (J J^T + lam I)^-1 (push-through identity)
         u = cholesky_solve(add_to_diagonal(J @ Jt, lam), y[..., None])
         return (Jt @ u)[..., 0], route
-    rhs = xp.einsum("nrd,nr->nd", J, y)
+    rhs = matvec(Jt, y)
     if route == "cholesky":
         return cholesky_solve(add_to_diagonal(Jt @ J, lam), rhs[..., None])[..., 0], route
     return _cg(J, rhs, lam, cg_tol, cg_maxiter or 10 * d), route
@@ -88,25 +88,26 @@ def _cg(J: Any, rhs: Any, lam: float, tol: float, maxiter: int) -> Any:
     J (n, r, D) and rhs (n, D) are numpy arrays or torch tensors (updates are out of place,
     so the same code serves both)."""
     xp = namespace(J, rhs)
+    Jt = xp.matrix_transpose(J)
 
     def apply(v: Any) -> Any:
-        return xp.einsum("nrd,nr->nd", J, xp.einsum("nrd,nd->nr", J, v)) + lam * v
+        return matvec(Jt, matvec(J, v)) + lam * v
 
     x = xp.zeros_like(rhs)
     res = rhs
     p = res
-    rr = xp.einsum("nd,nd->n", res, res)
+    rr = rowwise_dot(res, res)
     stop = tol**2 * rr
     for _ in range(maxiter):
         active = rr > stop
-        if not bool(active.any()):
+        if not bool(xp.any(active)):
             break
         Ap = apply(p)
-        pAp = xp.einsum("nd,nd->n", p, Ap)
+        pAp = rowwise_dot(p, Ap)
         alpha = xp.where(active, rr / xp.where(active, pAp, 1.0), 0.0)
         x = x + alpha[:, None] * p
         res = res - alpha[:, None] * Ap
-        rr_new = xp.einsum("nd,nd->n", res, res)
+        rr_new = rowwise_dot(res, res)
         beta = xp.where(active, rr_new / xp.where(active, rr, 1.0), 0.0)
         p = res + beta[:, None] * p
         rr = rr_new
