@@ -471,8 +471,9 @@ def bench_workload(name: str, X: np.ndarray, side: int, epochs: int, budget: flo
                 if job["done"] or (rnd and job["times"][0] > budget / 2):
                     continue
                 seconds, mib, rss, W, err, again = measure(job["fn"], warm)
-                if err:
-                    job["err"] = job["err"] or (err if rnd == 0 else None)
+                if err:  # a first run's error is the row's note; a later one only ends it
+                    if rnd == 0:
+                        job["err"] = err
                     job["done"] = True
                     continue
                 if rnd == 0:

@@ -256,8 +256,8 @@ class Workspace:
                 or a.shape[0] < shape[0] or a.dtype != dtype or type(a) is not type(like)
                 or device(a) != device(like)):
             self._arrays.pop(name, None)
-            nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize if is_numpy_array(like) else 0
-            if is_numpy_array(like) and self.nbytes + nbytes <= self.max_bytes:
+            nbytes = math.prod(shape) * np.dtype(dtype).itemsize if is_numpy_array(like) else None
+            if nbytes is not None and self.nbytes + nbytes <= self.max_bytes:
                 a = self._carve(shape, np.dtype(dtype), nbytes)
             else:
                 a = namespace(like).empty(shape, dtype=dtype, device=device(like))
@@ -306,9 +306,17 @@ def _nbytes(array: Any) -> int:
     if nbytes is not None:
         return int(nbytes)
     # any other array-API library: the standard has no nbytes, but dtypes know their size
-    xp = namespace(array)
-    info = xp.finfo if xp.isdtype(array.dtype, "real floating") else xp.iinfo
-    return math.prod(array.shape) * (info(array.dtype).bits // 8)
+    # (finfo of a complex dtype describes one of its two real parts; bool has no info)
+    xp, dtype = namespace(array), array.dtype
+    if xp.isdtype(dtype, "bool"):
+        itemsize = 1
+    elif xp.isdtype(dtype, "complex floating"):
+        itemsize = 2 * xp.finfo(dtype).bits // 8
+    elif xp.isdtype(dtype, "real floating"):
+        itemsize = xp.finfo(dtype).bits // 8
+    else:
+        itemsize = xp.iinfo(dtype).bits // 8
+    return math.prod(array.shape) * itemsize
 
 
 _THREAD = threading.local()

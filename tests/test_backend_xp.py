@@ -247,3 +247,18 @@ def test_put_rows_and_copy_into_on_every_library():
         pxp.copy_into(f32, lib.asarray(np.array([[0.5, 1.5], [2.5, 3.5]])))  # float64 into float32
         assert f32.dtype == lib.float32
         np.testing.assert_array_equal(np.asarray(f32), [[0.5, 1.5], [2.5, 3.5]])
+
+
+def test_workspace_counts_the_bytes_of_arrays_without_nbytes():
+    """A strict array-API library's arrays have no .nbytes: the budget counts them from their
+    dtype (bool one byte, complex two real parts)."""
+    import array_api_strict as xs
+
+    ws = pxp.Workspace()
+    like = xs.zeros(1)
+    expected = 0
+    for name, dtype, itemsize in (("b", xs.bool, 1), ("i", xs.int16, 2), ("f", xs.float32, 4),
+                                  ("c", xs.complex128, 16)):
+        assert type(ws.empty(name, (3, 5), dtype, like)).__module__.startswith("array_api_strict")
+        expected += 15 * itemsize
+        assert ws.nbytes == expected
