@@ -91,7 +91,8 @@ def scoring_matrix(W: Any) -> Any:
 
 
 def bmu_search(Z: Any, S: Any, *, block_bytes: int = BMU_BLOCK_BYTES,
-               screen: bool = True, workspace: Workspace | None = None) -> tuple[Any, Any]:
+               screen: bool = True, workspace: Workspace | None = None,
+               prepared: PreparedRows | None = None) -> tuple[Any, Any]:
     """Nearest prototype and squared distance of each row, in row blocks: the one BMU search
     of protoflow (`bmu`, the SOM's epochs), for numpy arrays or tensors on any device.
 
@@ -105,6 +106,9 @@ def bmu_search(Z: Any, S: Any, *, block_bytes: int = BMU_BLOCK_BYTES,
     workspace : the `protoflow.xp.Workspace` to take the block buffers from (a loop that
     searches data of the same size again and again reuses them); None: the thread's shared
     one (`Workspace.for_thread`) for numpy, fresh buffers for other libraries.
+    prepared : `PreparedRows` of this same Z (checked by identity): the screen's float32 rows
+    and norms, made once for many searches of the same data (the epochs of a fit) instead of
+    once per search.
     Returns (bmu (n,) int64, squared distance (n,) float64, clipped at 0), in Z's library.
     """
     xp = namespace(Z, S)
@@ -114,7 +118,13 @@ def bmu_search(Z: Any, S: Any, *, block_bytes: int = BMU_BLOCK_BYTES,
     ws = workspace
     if ws is None:  # numpy: the thread's buffers; torch's caching allocator reuses its own
         ws = Workspace.for_thread() if is_numpy(S) else Workspace(0)
-    screener = Float32Screen.for_scoring_matrix(S) if screen and S.dtype == xp.float64 else None
+    if prepared is not None and prepared.Z is not Z:
+        raise ValidationError("bmu_search: `prepared` was made for other rows than Z; "
+                              "pass PreparedRows(Z) of the same array.")
+    screener = None
+    if screen and S.dtype == xp.float64:
+        center = None if prepared is None else prepared.center
+        screener = Float32Screen.for_scoring_matrix(S, center=center)
     work_dtype = xp.float32 if screener is not None else S.dtype
     rows = max(1, min(n, int(np.clip(block_bytes // max(1, K * (xp.finfo(work_dtype).bits // 8)), 256, 16384))))
     out = xp.empty(n, dtype=xp.int64, device=dev)
@@ -130,7 +140,9 @@ def bmu_search(Z: Any, S: Any, *, block_bytes: int = BMU_BLOCK_BYTES,
         m = block.shape[0]
         a = aug[:m, ...]
         if screener is not None:
-            out[start : start + m], d2[start : start + m] = screener.block(block, a, St, scores_buf[:m, ...], ws)
+            rows_in = None if prepared is None else prepared.rows(start, start + m)
+            out[start : start + m], d2[start : start + m] = screener.block(
+                block, a, St, scores_buf[:m, ...], ws, prepared=rows_in)
             continue
         copy_into(a[:, :d], block)
         scores = matmul(a, St, out=scores_buf[:m, ...])
@@ -140,6 +152,45 @@ def bmu_search(Z: Any, S: Any, *, block_bytes: int = BMU_BLOCK_BYTES,
         b64 = xp.astype(block, xp.float64, copy=False)
         d2[start : start + m] = rowwise_dot(b64, b64) - 2.0 * best
     return out, xp.clip(d2, min=0.0)  # cancellation can leave tiny negatives
+
+
+class PreparedRows:
+    """The float32 side of `bmu_search`'s screen for rows searched again and again (every
+    epoch of a fit searches the same data against new prototypes): centred once, instead of
+    centring, measuring and rounding every row to float32 in every search.
+
+    Z : array (n, d), float64 (numpy, or a tensor on any device). Attributes: center (d,) the
+    column mean of Z; aug (n, d + 1) float32, the rows ``[Z - center, 1]``; norms (n,)
+    float64, ``||Z - center||``. Holds n (d + 1) 4 + 8 n bytes (about half a float64 copy
+    of Z), built in row blocks (no full-size float64 temporary). Rows too large for float32
+    (``||z - center||^2 >= Float32Screen.MAX_SQ_NORM``) are still scored in float64.
+    """
+
+    #: rows per block while building (a (rows, d) float64 temporary)
+    _BUILD_ROWS = 4096
+
+    def __init__(self, Z: Any) -> None:
+        xp = namespace(Z)
+        n, d = Z.shape
+        dev = device(Z)
+        self.Z = Z
+        self.center = xp.mean(Z, axis=0) if n else xp.zeros(d, dtype=xp.float64, device=dev)
+        self.aug = xp.ones((n, d + 1), dtype=xp.float32, device=dev)
+        self.norms = xp.empty(n, dtype=xp.float64, device=dev)
+        for start in range(0, n, self._BUILD_ROWS):
+            stop = min(start + self._BUILD_ROWS, n)
+            xc = Z[start:stop, ...] - self.center
+            self.norms[start:stop] = xp.sqrt(rowwise_dot(xc, xc))
+            copy_into(self.aug[start:stop, :d], xc)
+
+    @staticmethod
+    def nbytes(n_samples: int, n_features: int) -> int:
+        """What PreparedRows of (n_samples, n_features) rows holds, in bytes."""
+        return n_samples * (4 * (n_features + 1) + 8)
+
+    def rows(self, start: int, stop: int) -> tuple[Any, Any]:
+        """The float32 rows (m, d + 1) and norms (m,) of rows start..stop-1 (views)."""
+        return self.aug[start:stop, ...], self.norms[start:stop]
 
 
 class Float32Screen:
@@ -162,11 +213,11 @@ class Float32Screen:
     #: rows with a centred squared norm at or above this are scored in float64 throughout
     MAX_SQ_NORM = 1e30
 
-    def __init__(self, S: Any, unit: float) -> None:
+    def __init__(self, S: Any, unit: float, center: Any = None) -> None:
         xp = self.xp = namespace(S)
         d = S.shape[1] - 1
-        W = S[:, :d]
-        self.center = xp.mean(W, axis=0)
+        self.W = W = S[:, :d]
+        self.center = xp.mean(W, axis=0) if center is None else center
         self.Wc = W - self.center
         self.hc = -0.5 * rowwise_dot(self.Wc, self.Wc)
         self.S32 = xp.astype(xp.concat([self.Wc, self.hc[:, None]], axis=1), xp.float32)
@@ -175,13 +226,14 @@ class Float32Screen:
         self.unit = unit
 
     @classmethod
-    def for_scoring_matrix(cls, S: Any) -> Float32Screen | None:
-        """The screen of a float64 `scoring_matrix` S (K, d + 1), or None where float32
-        products may be inexact (TF32) or the prototypes are too large for float32."""
+    def for_scoring_matrix(cls, S: Any, center: Any = None) -> Float32Screen | None:
+        """The screen of a float64 `scoring_matrix` S (K, d + 1), centred on `center` (d,;
+        None: the prototypes' mean), or None where float32 products may be inexact (TF32) or
+        the centred prototypes are too large for float32."""
         unit = float32_unit_roundoff(S)
         if unit is None:
             return None
-        screen = cls(S, unit)
+        screen = cls(S, unit, center)
         return screen if screen.w_max < 1e15 else None
 
     def bound(self, x_norm: Any, w_norm: Any = None) -> Any:
@@ -193,24 +245,31 @@ class Float32Screen:
         return rel + 1e-43 * (d + 1) * (1.0 + x_norm + self.w_max)
 
     def block(self, block: Any, aug: Any, St32: Any, scores: Any,
-              workspace: Workspace | None = None) -> tuple[Any, Any]:
+              workspace: Workspace | None = None,
+              prepared: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
         """BMUs (m,) int64 and squared distances (m,) float64 of `block` (m, d), float64.
         aug (m, d + 1) float32 with last column 1, scores (m, K) float32: work buffers;
-        workspace: where the two (m, d) float64 temporaries come from (None: fresh)."""
+        workspace: where the (m, d) float64 temporaries come from (None: fresh); prepared:
+        this block's float32 rows and centred norms from `PreparedRows` (made with this
+        screen's center), used instead of centring the block here."""
         xp = self.xp
         ws = Workspace(0) if workspace is None else workspace
         m, d = block.shape
-        xc = subtract(block, self.center, out=ws.empty("screen.xc", (m, d), xp.float64, block))
-        x2 = rowwise_dot(xc, xc)
-        if not float(xp.max(x2)) < self.MAX_SQ_NORM:  # beyond float32's range
-            idx = self._exact(xc, ws)
+        if prepared is None:
+            xc = subtract(block, self.center, out=ws.empty("screen.xc", (m, d), xp.float64, block))
+            x_norm = xp.sqrt(rowwise_dot(xc, xc))
         else:
-            copy_into(aug[:, :d], xc)
+            aug, x_norm = prepared
+        x_max = float(xp.max(x_norm))
+        if not x_max * x_max < self.MAX_SQ_NORM:  # beyond float32's range (or not finite)
+            idx = self._exact(self._centred(block, ws), ws)
+        else:
+            if prepared is None:
+                copy_into(aug[:, :d], xc)
             matmul(aug, St32, out=scores)
             idx, first, second = top_two(scores)
             # the best score's error bound with its own prototype's norm, the runner-up's
             # with the largest
-            x_norm = xp.sqrt(x2)
             margin = self.bound(x_norm, xp.take(self.w_norm, idx)) + self.bound(x_norm)
             first = xp.astype(first, xp.float64)
             unsure = xp.nonzero(~(first - xp.astype(second, xp.float64) > margin))[0]
@@ -218,13 +277,20 @@ class Float32Screen:
                 # rows float32 cannot order are scored again over all units in float64: one
                 # dense product of those rows (a per-row candidate mask cost 4x more on
                 # clustered data, where a sixth of the rows can land here)
-                rows = take_rows(xc, unsure, out=ws.empty("screen.unsure", (unsure.shape[0], d),
-                                                          xp.float64, block), checked=False)
-                idx = put_rows(idx, unsure, self._exact(rows, ws))
-        diff = take_rows(self.Wc, idx, out=ws.empty("screen.diff", (m, d), xp.float64, block),
+                rows = take_rows(block, unsure, out=ws.empty(
+                    "screen.unsure", (unsure.shape[0], d), xp.float64, block), checked=False)
+                idx = put_rows(idx, unsure, self._exact(subtract(rows, self.center, out=rows), ws))
+        # the distance from the uncentred rows: as accurate, and no centred copy needed
+        diff = take_rows(self.W, idx, out=ws.empty("screen.diff", (m, d), xp.float64, block),
                          checked=False)
-        diff = subtract(xc, diff, out=diff)
+        diff = subtract(block, diff, out=diff)
         return idx, rowwise_dot(diff, diff)
+
+    def _centred(self, block: Any, workspace: Workspace) -> Any:
+        """block - center (m, d) float64, in a workspace buffer."""
+        m, d = block.shape
+        return subtract(block, self.center,
+                        out=workspace.empty("screen.xc", (m, d), self.xp.float64, block))
 
     def _exact(self, xc: Any, workspace: Workspace) -> Any:
         """Float64 BMUs (m,) int64 of centred rows xc (m, d) among all units."""

@@ -217,7 +217,7 @@ def test_bmu_search_on_a_strict_array_api_library():
     assignment) and finds numpy's BMUs, including rows the screen cannot settle."""
     import array_api_strict as xs
 
-    from protoflow.inversion import bmu_search, scoring_matrix
+    from protoflow.inversion import PreparedRows, bmu_search, scoring_matrix
 
     rng = np.random.default_rng(0)
     X, W = rng.normal(size=(3000, 5)), rng.normal(size=(12, 5))
@@ -232,6 +232,11 @@ def test_bmu_search_on_a_strict_array_api_library():
         assert type(b).__module__.startswith("array_api_strict")
         np.testing.assert_array_equal(np.asarray(b), ref_bmu)
         np.testing.assert_allclose(np.asarray(d2), ref_d2, rtol=1e-12, atol=1e-12)
+    Xs = xs.asarray(X)
+    b, d2 = bmu_search(Xs, scoring_matrix(xs.asarray(W)), prepared=PreparedRows(Xs),
+                       block_bytes=1 << 12)
+    np.testing.assert_array_equal(np.asarray(b), ref_bmu)
+    np.testing.assert_allclose(np.asarray(d2), ref_d2, rtol=1e-12, atol=1e-12)
 
 
 def test_put_rows_and_copy_into_on_every_library():

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protoflow.inversion import Float32Screen, bmu_search, scoring_matrix
+from protoflow.errors import ValidationError
+from protoflow.inversion import Float32Screen, PreparedRows, bmu_search, scoring_matrix
 from protoflow.xp import float32_unit_roundoff, top_two
 
 
@@ -54,6 +55,36 @@ def test_screened_bmus_are_nearest(n, d, K, log_scale, offset, spread, seed):
         W[2] = W[1]  # an exact tie
     idx, d2 = bmu_search(X, scoring_matrix(W))
     assert idx.dtype == np.int64 and d2.dtype == np.float64
+    assert_nearest(X, W, idx, d2)
+    # the rows prepared once (centred on the data's mean, not the prototypes'), over blocks
+    idx, d2 = bmu_search(X, scoring_matrix(W), prepared=PreparedRows(X), block_bytes=1 << 10)
+    assert_nearest(X, W, idx, d2)
+
+
+def test_prepared_rows_hold_the_centred_float32_rows():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(5000, 7)) + 100.0  # more than one building block of 4,096 rows
+    p = PreparedRows(X)
+    np.testing.assert_allclose(p.center, X.mean(0))
+    assert p.aug.dtype == np.float32 and p.aug.shape == (5000, 8) and np.all(p.aug[:, -1] == 1)
+    np.testing.assert_array_equal(p.aug[:, :7], (X - X.mean(0)).astype(np.float32))
+    np.testing.assert_allclose(p.norms, np.linalg.norm(X - X.mean(0), axis=1), rtol=1e-14)
+    assert PreparedRows.nbytes(5000, 7) == p.aug.nbytes + p.norms.nbytes
+    empty = PreparedRows(np.empty((0, 3)))
+    assert empty.aug.shape == (0, 4) and np.all(empty.center == 0)
+
+
+def test_prepared_rows_of_other_data_are_refused():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(ValidationError, match="other rows"):
+        bmu_search(X.copy(), scoring_matrix(X[:4]), prepared=PreparedRows(X))
+
+
+def test_prepared_rows_too_large_for_float32_are_scored_in_float64():
+    X = np.array([[0.0, 0.0], [1e16, 1.0], [1e16 + 4.0, 1.0]])
+    W = np.array([[0.0, 0.0], [1e16, 1.0], [1e16 + 8.0, 1.0]])
+    idx, d2 = bmu_search(X, scoring_matrix(W), prepared=PreparedRows(X))
+    np.testing.assert_array_equal(idx, [0, 1, 1])
     assert_nearest(X, W, idx, d2)
 
 

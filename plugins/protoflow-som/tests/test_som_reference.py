@@ -53,6 +53,27 @@ def test_batch_fit_matches_the_textbook_rule(kw):
     np.testing.assert_allclose(m.quantization_error_history_, errors, rtol=1e-10)
 
 
+def test_batch_fit_with_and_without_prepared_rows_is_the_same(monkeypatch):
+    """The float32 rows made once per fit (`PreparedRows`) change no BMU: the prototypes are
+    bit-identical to a fit that centres and rounds every block in every epoch."""
+    X = blobs(3000, 6, 5, seed=4) + 50.0
+    made = []
+    original = batch.accumulate
+
+    def spy(chunk, W, **kw):
+        made.append(kw.get("prepared") is not None)
+        return original(chunk, W, **kw)
+
+    monkeypatch.setattr(batch, "accumulate", spy)
+    a = SOM(rows=5, cols=6, epochs=4, seed=0).fit(X)
+    monkeypatch.setattr(SOM, "PREPARED_MAX_BYTES", 0)
+    b = SOM(rows=5, cols=6, epochs=4, seed=0).fit(X)
+    assert made == [True] * 4 + [False] * 4
+    np.testing.assert_array_equal(a.prototypes_, b.prototypes_)
+    np.testing.assert_allclose(a.quantization_error_history_, b.quantization_error_history_,
+                               rtol=1e-12)
+
+
 @pytest.mark.parametrize("kw", LATTICES, ids=LATTICE_IDS)
 def test_minibatch_fit_matches_the_desom_rule(kw):
     """Adam on mean_i sum_k h(b_i, k) ||x_i - w_k||^2 with h = exp over the BMUs' rows."""

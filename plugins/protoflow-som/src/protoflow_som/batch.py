@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import sparse
 
-from protoflow.inversion import BMU_BLOCK_BYTES, bmu_search, scoring_matrix
+from protoflow.inversion import BMU_BLOCK_BYTES, PreparedRows, bmu_search, scoring_matrix
 from protoflow.missing import masked_bmu
 from protoflow.neighborhood import gaussian_kernel
 from protoflow.xp import (
@@ -75,21 +75,23 @@ class BatchStats(NamedTuple):
         return round(float(self.counts.sum()))
 
 
-def bmus(chunk: Any, S: Any, *, workspace: Workspace | None = None) -> tuple[Any, Any]:
+def bmus(chunk: Any, S: Any, *, workspace: Workspace | None = None,
+         prepared: PreparedRows | None = None) -> tuple[Any, Any]:
     """BMU and squared distance of each row, computed in blocks (`protoflow.inversion.bmu_search`
     with this module's block budgets: about 4 MB of scores on the CPU, 32 MB on a GPU).
 
     chunk : array (n, n_features); S : `scoring_matrix` of the prototypes, same dtype, library
-    and device; workspace : reused block buffers (`protoflow.xp.Workspace`), e.g. one per fit.
+    and device; workspace : reused block buffers (`protoflow.xp.Workspace`), e.g. one per fit;
+    prepared : `protoflow.inversion.PreparedRows` of this chunk, made once per fit.
     Returns (bmu (n,) int64, squared distance (n,) float64, clipped at 0), there.
     """
     on_cpu = str(device(S)) == "cpu"
     return bmu_search(chunk, S, block_bytes=_BLOCK_BYTES if on_cpu else _DEVICE_BLOCK_BYTES,
-                      workspace=workspace)
+                      workspace=workspace, prepared=prepared)
 
 
-def accumulate(chunk: Any, W: Any, *, S: Any = None,
-               workspace: Workspace | None = None) -> BatchStats:
+def accumulate(chunk: Any, W: Any, *, S: Any = None, workspace: Workspace | None = None,
+               prepared: PreparedRows | None = None) -> BatchStats:
     """The map step: per-unit sums and counts of one chunk under prototypes W.
 
     Parameters
@@ -100,6 +102,8 @@ def accumulate(chunk: Any, W: Any, *, S: Any = None,
     S : optional precomputed ``scoring_matrix(W)`` (reuse it across the chunks of an epoch)
     workspace : optional `protoflow.xp.Workspace` for the BMU search's buffers: pass the same
         one to every epoch of a fit (not shared between threads)
+    prepared : optional `protoflow.inversion.PreparedRows` of this same chunk (float64): the
+        BMU search's float32 rows, made once for all the epochs of a fit
 
     Returns
     -------
@@ -109,7 +113,7 @@ def accumulate(chunk: Any, W: Any, *, S: Any = None,
     K, D = W.shape
     if S is None:
         S = scoring_matrix(W)
-    b, d2 = bmus(chunk, S, workspace=workspace)
+    b, d2 = bmus(chunk, S, workspace=workspace, prepared=prepared)
     sums = xp.zeros((K, D), dtype=xp.float64, device=device(W))
     # float64 sums in row blocks of <= 32 MB: no full float64 copy of a float32 chunk
     rows = max(256, _DEVICE_BLOCK_BYTES // (8 * max(D, 1)))

@@ -12,6 +12,7 @@ import numpy as np
 from protoflow.backend import BACKENDS, as_tensor, resolve_device
 from protoflow.base import PrototypeModelBase
 from protoflow.errors import ConfigError, TopologyError
+from protoflow.inversion import PreparedRows
 from protoflow.missing import NAN_POLICIES, MissingDataMixin, check_observed, mean_impute
 from protoflow.neighborhood import exponential_temperature
 from protoflow.params import Any_, Bool, Choice, Device, Float, Int, Schema, Seed
@@ -24,7 +25,7 @@ from protoflow.validation import (
     check_memory,
     check_seed,
 )
-from protoflow.xp import Workspace, asarray_like, is_numpy, to_numpy
+from protoflow.xp import Workspace, asarray_like, is_numpy, namespace, to_numpy
 from protoflow_som import batch, rules
 from protoflow_som.init import INIT_CHOICES, initial_prototypes
 
@@ -227,12 +228,26 @@ class SOM(MissingDataMixin, PrototypeModelBase):
         X = self._start(X, cfg)
         missing = self._has_missing(X, cfg)
         X = self._on_device(X, cfg)  # moved to the device once, not per epoch
+        prepared = self._prepared_rows(X, cfg, missing)
         # a bar with ETA on a terminal only; silent in pipes and under protoflow.progress.quiet()
         with Progress(cfg["epochs"], "som epochs") as bar:
             for _ in range(cfg["epochs"]):
-                self._epoch(X, cfg, missing)
+                self._epoch(X, cfg, missing, prepared)
                 bar.update()
         return self
+
+    #: `PreparedRows` (the BMU search's float32 copy of the data) up to this size; larger
+    #: data is centred and rounded block by block in every epoch instead
+    PREPARED_MAX_BYTES = 256 << 20
+
+    def _prepared_rows(self, X: Any, cfg: dict[str, Any], missing: bool) -> PreparedRows | None:
+        """The batch epochs' float32 rows of float64 data X, made once for the whole fit
+        (None for other algorithms, float32 or missing data, or data above
+        PREPARED_MAX_BYTES)."""
+        if (cfg["algorithm"] != "batch" or missing or X.dtype != namespace(X).float64
+                or PreparedRows.nbytes(*X.shape) > self.PREPARED_MAX_BYTES):
+            return None
+        return PreparedRows(X)
 
     def partial_fit(self, X: Any, y: Any = None) -> SOM:
         """One epoch of the chosen algorithm on this chunk of data.
@@ -289,11 +304,12 @@ class SOM(MissingDataMixin, PrototypeModelBase):
         self._adam = rules.Adam(W.shape, cfg["learning_rate"])
         return X.astype(cfg["dtype"], copy=False)
 
-    def _epoch(self, X: Any, cfg: dict[str, Any], missing: bool = False) -> None:
+    def _epoch(self, X: Any, cfg: dict[str, Any], missing: bool = False,
+               prepared: PreparedRows | None = None) -> None:
         """Epoch number n_iter_ of `epochs`: updates prototypes_, the history and n_iter_.
 
         X : (n_samples, n_features) in the working dtype; a tensor on cfg["device"] for torch.
-        missing : X holds NaN entries to omit (numpy only).
+        missing : X holds NaN entries to omit (numpy only). prepared : X's `PreparedRows`.
         """
         e, E = self.n_iter_, cfg["epochs"]
         table = self._kernel_table(X)
@@ -313,7 +329,7 @@ class SOM(MissingDataMixin, PrototypeModelBase):
                 err = mstats.error
             else:  # one body for numpy and torch: W goes where X is, the result comes back
                 Wx = asarray_like(W, X)
-                stats = batch.accumulate(X, Wx, workspace=ws)
+                stats = batch.accumulate(X, Wx, workspace=ws, prepared=prepared)
                 self.prototypes_ = to_numpy(batch.update(Wx, stats, kernel))
                 err = stats.error
         else:
