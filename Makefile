@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_inversion.py --out docs/benchmarks.md
 	$(BIN)/python benchmarks/bench_som.py --memory --out docs/benchmarks.md
 	$(BIN)/python benchmarks/bench_lattices.py --out docs/benchmarks.md
+	$(BIN)/python benchmarks/bench_fresh.py --libraries protoflow xpysom intrasom torchsom --out docs/benchmarks.md
 	$(BIN)/python benchmarks/bench_gng.py --out docs/benchmarks.md
 	$(BIN)/python benchmarks/bench_music.py
 	$(BIN)/python benchmarks/bench_desom.py

@@ -56,7 +56,8 @@ on the same data, computed in row blocks into a reused buffer (the least work an
 must do); float32 rows are divided by the same float64 floor. "warm (s)" is the best time
 of a second fit in the same child, right after the timed one (what a notebook or a parameter
 sweep pays; the first fit also pays for first-touch memory, and, in a forked child, for
-copying the parent's pages it writes to); main workloads only. "time / pf", "warm / pf",
+copying the parent's pages it writes to and faulting in again the library code it runs;
+`bench_fresh.py` times the same recipes in fresh processes instead); main workloads only. "time / pf", "warm / pf",
 "QE / pf" and "TE / pf" are ratios to "protoflow batch" in the same workload of the same run, and the peers
 table says whether protoflow is on the QE/TE Pareto front of all the SOM peers (no peer at
 least as good on both and better on one).

@@ -169,3 +169,27 @@ def test_the_libraries_runs_alternate_in_rounds(monkeypatch):
     by = {r["library"]: r for r in rows}
     assert by["scikit-learn KMeans"]["note"] == "RuntimeError: boom" and "seconds" not in by["scikit-learn KMeans"]
     assert by["protoflow batch"]["runs"] == 2
+
+
+def test_bench_fresh_times_each_fit_in_its_own_process(tmp_path, monkeypatch):
+    """bench_fresh.py: one fresh process per measurement (first and warm fit timed there),
+    libraries alternating in rounds, a library that fails reported as such (and not retried),
+    the table written between its markers."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import bench_fresh
+    finally:
+        sys.path.remove(str(BENCH))
+    # a library whose module does not import: its row says why, the others still run
+    monkeypatch.setitem(bench_fresh.RECIPES, "minisom", (("no_such_module_here",), "None"))
+    out = tmp_path / "b.md"
+    bench_fresh.main(["--workloads", "digits", "--libraries", "minisom", "--repeats", "2",
+                      "--out", str(out), "--json", str(tmp_path / "b.json")])
+    rows = json.loads((tmp_path / "b.json").read_text())["rows"]
+    ours, bad = rows
+    assert ours["library"] == "protoflow" and len(ours["runs"]) == 2
+    assert 0 < ours["first"] < 60 and 0 < ours["warm"] < 60
+    assert bad["library"] == "minisom" and len(bad["runs"]) == 1
+    assert "ModuleNotFoundError" in bad["error"]
+    text = out.read_text()
+    assert "<!-- fresh:begin -->" in text and "| digits | protoflow |" in text
