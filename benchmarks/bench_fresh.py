@@ -9,7 +9,7 @@ Usage::
 a script does not: it copies every page of the parent's memory it writes to (Python objects'
 reference counts, the allocator's free lists) and faults in again every page of library code
 it runs, since a fork does not carry over the parent's mappings of code. On this VM that made
-protoflow's first digits fit in a forked child about twice its first fit in a fresh process
+protoflow's first digits fit in a forked child 1.4x to 2x its first fit in a fresh process
 (2,100-2,500 page faults against 800-1,100). This script measures what a script pays instead:
 each measurement is a new ``python -c`` process that imports the library and loads the
 workload (`bench_som.load_workload`) before the clock, starts numpy's BLAS threads, then times

@@ -546,7 +546,26 @@ def _fmt(v: Any, spec: str) -> str:
 
 
 def _label(r: dict[str, Any]) -> str:
-    return f"{r['workload']} {r['n']:,}x{r['dim']}, {r['map']}"
+    """The workload's row label; "(run N)" where `--render` met the same workload again in a
+    later run (its ratios stay within that run)."""
+    again = f" (run {r['rerun']})" if r.get("rerun") else ""
+    return f"{r['workload']} {r['n']:,}x{r['dim']}, {r['map']}{again}"
+
+
+def merge_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of several runs in order; a workload already measured by an earlier run is
+    marked with its run's number (1-based) so that ratios, Pareto fronts and targets compare
+    rows of one run only."""
+    seen: set[str] = set()
+    out = []
+    for i, run in enumerate(runs, 1):
+        labels = set()
+        for r in run["rows"]:
+            label = _label(r)
+            out.append({**r, "rerun": i} if label in seen else r)
+            labels.add(label)
+        seen |= labels
+    return out
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -723,6 +742,12 @@ def figure(rows: list[dict[str, Any]], path: Path, epochs: int) -> bool:
     for col, (wl, xkey, xlabel) in enumerate((("scaling n", "n", "n_samples (50 dims, 20x20 map)"),
                                               ("scaling map", "units", "map units (20,000 x 50)"))):
         pts = [{**r, "units": int(r["map"].split("x")[0]) ** 2} for r in series if r["workload"] == wl]
+        # one point per library and x, in order of x: where several runs measured the same
+        # point (a separate run for one peer's largest case), the first run's
+        first: dict[tuple[str, int], dict[str, Any]] = {}
+        for r in pts:
+            first.setdefault((r["library"], r[xkey]), r)
+        pts = sorted(first.values(), key=lambda r: r[xkey])
         top, bottom = axes[0][col], axes[1][col]
         for lib in dict.fromkeys(r["library"] for r in pts):
             mine = [r for r in pts if r["library"] == lib]
@@ -731,7 +756,7 @@ def figure(rows: list[dict[str, Any]], path: Path, epochs: int) -> bool:
             ratio = [(r[xkey], r["time_ratio"]) for r in mine if r["time_ratio"] is not None]
             if ratio and lib != OURS:
                 bottom.plot(*zip(*ratio, strict=True), marker="o", label=lib, color=colours[lib])
-        floor = sorted({(r[xkey], epochs * r["floor_s"]) for r in pts})
+        floor = sorted({r[xkey]: epochs * r["floor_s"] for r in reversed(pts)}.items())
         if floor:
             top.plot(*zip(*floor, strict=True), "k--", label=f"{epochs} x matmul floor")
         top.set(xscale="log", yscale="log", ylabel=f"fit time, {epochs} epochs (s)")
@@ -842,7 +867,7 @@ def main() -> None:
     if a.render:
         runs = [json.loads(path.read_text()) for path in a.render]
         a.epochs = runs[0]["epochs"]
-        report([r for run in runs for r in run["rows"]], a, "` and `".join(run["command"] for run in runs),
+        report(merge_runs(runs), a, "` and `".join(run["command"] for run in runs),
                " / ".join(dict.fromkeys(run["machine"] for run in runs)),
                partial=any(run.get("partial", False) for run in runs))
         return

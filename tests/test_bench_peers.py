@@ -193,3 +193,24 @@ def test_bench_fresh_times_each_fit_in_its_own_process(tmp_path, monkeypatch):
     assert "ModuleNotFoundError" in bad["error"]
     text = out.read_text()
     assert "<!-- fresh:begin -->" in text and "| digits | protoflow |" in text
+
+
+def test_rendered_runs_keep_their_ratios_within_each_run():
+    """`--render` of several runs: a workload measured again by a later run is labelled with
+    that run's number, so each row's ratio is to protoflow's in its own run."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import bench_som
+    finally:
+        sys.path.remove(str(BENCH))
+
+    def row(lib, seconds):
+        return {"workload": "scaling map", "n": 100, "dim": 5, "map": "10x10", "library": lib,
+                "seconds": seconds, "qe": 1.0, "te": 0.1}
+
+    runs = [{"rows": [row("protoflow batch", 1.0), row("xpysom", 2.0)]},
+            {"rows": [row("protoflow batch", 4.0), row("xpysom", 6.0)]}]
+    rows = bench_som.with_ratios(bench_som.merge_runs(runs))
+    assert [bench_som._label(r) for r in rows] == ["scaling map 100x5, 10x10"] * 2 + [
+        "scaling map 100x5, 10x10 (run 2)"] * 2
+    assert [r["time_ratio"] for r in rows] == [1.0, 2.0, 1.0, 1.5]
