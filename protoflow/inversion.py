@@ -262,7 +262,7 @@ class Float32Screen:
             aug, x_norm = prepared
         x_max = float(xp.max(x_norm))
         if not x_max * x_max < self.MAX_SQ_NORM:  # beyond float32's range (or not finite)
-            idx = self._exact(self._centred(block, ws), ws)
+            idx = self._exact(self._centred(block, ws) if prepared is not None else xc, ws)
         else:
             if prepared is None:
                 copy_into(aug[:, :d], xc)
